@@ -1,0 +1,173 @@
+"""Execute a Plan: the interpreter loop, with the debugging features as opt-in branches."""
+from __future__ import annotations
+
+import time
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+from refruntime.errors import KernelError, NonFiniteError, RefRuntimeError, StopRun
+from refruntime.plan import Plan, Step
+
+Hook = Callable[..., object]
+
+
+@dataclass
+class RunControls:
+    """Per-run debugging switches. The default (all off) takes the fast path."""
+
+    capture: frozenset[str] = frozenset()   # intermediates to keep and return
+    capture_all: bool = False
+    before: Hook | None = None               # before(step, inputs) -> True/StopRun stops the run
+    after: Hook | None = None                # after(step, inputs, outputs) -> True/StopRun stops
+    check_finite: bool = False
+    profile: list | None = None              # receives one ProfileRecord per step
+    upcast_float64: bool = False             # oracle mode: keep every float value in float64
+
+    @property
+    def is_plain(self) -> bool:
+        return not (self.capture or self.capture_all or self.before or self.after or self.check_finite
+                    or self.profile is not None or self.upcast_float64)
+
+
+@dataclass
+class ProfileRecord:
+    node: str
+    op_type: str
+    kernel: str          # "native" or "fallback"
+    seconds: float
+    output_bytes: int
+    output_shapes: list = field(default_factory=list)
+
+
+def execute(plan: Plan, values: dict, scope: Mapping | None = None,
+            controls: RunControls | None = None) -> tuple[dict, dict, str | None]:
+    """Run every step. Returns (values, captured, stopped_at).
+
+    `values` holds feeds and initializers on entry; graph outputs are in it on exit.
+    `scope` gives read access to the enclosing graph's values (for subgraphs).
+    """
+    env = ChainMap(values, scope) if scope is not None else values
+    if controls is None or controls.is_plain:
+        for step in plan.steps:
+            _run_step(step, env, values)
+        return values, {}, None
+    captured: dict = {}
+    for step in plan.steps:
+        inputs = [env[n] if n else None for n in step.inputs]
+        if controls.before is not None and _stop(controls.before(step, inputs)):
+            return values, captured, step.label
+        start = time.perf_counter()
+        outputs = _call(step, inputs, env)
+        elapsed = time.perf_counter() - start
+        if controls.upcast_float64:
+            outputs = tuple(_to_float64(o) for o in outputs)
+        if controls.check_finite:
+            _check_finite(step, inputs, outputs)
+        if controls.profile is not None:
+            controls.profile.append(_record(step, outputs, elapsed))
+        _store(step, outputs, values)
+        for name, value in zip(step.outputs, outputs):
+            if name and (controls.capture_all or name in controls.capture):
+                captured[name] = value
+        if controls.after is not None and _stop(controls.after(step, inputs, outputs)):
+            _free(step, values)
+            return values, captured, step.label
+        _free(step, values)
+    return values, captured, None
+
+
+def _run_step(step: Step, env: Mapping, values: dict) -> None:
+    inputs = [env[n] if n else None for n in step.inputs]
+    _store(step, _call(step, inputs, env), values)
+    _free(step, values)
+
+
+def _call(step: Step, inputs: list, env: Mapping) -> tuple:
+    kernel = step.kernel
+    try:
+        if kernel.needs_scope:
+            outputs = kernel.run(*inputs, scope=env)
+        else:
+            outputs = kernel.run(*inputs)
+    except (RefRuntimeError, StopRun, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every kernel failure is reported with its node
+        raise KernelError(
+            f"node {step.label!r} ({step.node.op_type}) failed on inputs {describe_arrays(inputs)}: "
+            f"{type(exc).__name__}: {exc}",
+            step.label, step.node.op_type,
+        ) from exc
+    if not isinstance(outputs, (tuple, list)) or len(outputs) < sum(1 for n in step.outputs if n):
+        raise KernelError(
+            f"node {step.label!r} ({step.node.op_type}): kernel returned "
+            f"{len(outputs) if isinstance(outputs, (tuple, list)) else type(outputs).__name__} outputs, "
+            f"node declares {len(step.outputs)}", step.label, step.node.op_type,
+        )
+    return outputs
+
+
+def _store(step: Step, outputs: Iterable, values: dict) -> None:
+    for name, value in zip(step.outputs, outputs):
+        if name:
+            values[name] = value
+
+
+def _free(step: Step, values: dict) -> None:
+    for name in step.frees:
+        values.pop(name, None)
+
+
+def _stop(answer: object) -> bool:
+    return answer is True
+
+
+def _to_float64(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
+        return value.astype(np.float64)
+    return value
+
+
+def _nonfinite_count(value) -> int:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+        return int(value.size - np.count_nonzero(np.isfinite(value)))
+    return 0
+
+
+def _check_finite(step: Step, inputs: list, outputs: tuple) -> None:
+    if any(_nonfinite_count(v) for v in inputs):
+        return  # not the origin: a non-finite value came in
+    for name, value in zip(step.outputs, outputs):
+        bad = _nonfinite_count(value)
+        if bad:
+            nan = int(np.isnan(value).sum())
+            raise NonFiniteError(
+                f"node {step.label!r} ({step.node.op_type}) produced {bad} non-finite values "
+                f"({nan} NaN, {bad - nan} Inf) in output {name!r} of shape {tuple(value.shape)} from "
+                f"finite inputs: {describe_arrays(inputs, stats=True)}",
+                step.label, step.node.op_type,
+            )
+
+
+def _record(step: Step, outputs: tuple, elapsed: float) -> ProfileRecord:
+    nbytes = sum(o.nbytes for o in outputs if isinstance(o, np.ndarray))
+    shapes = [tuple(o.shape) if isinstance(o, np.ndarray) else None for o in outputs]
+    return ProfileRecord(step.label, step.node.op_type, "fallback" if step.is_fallback else "native",
+                         elapsed, nbytes, shapes)
+
+
+def describe_arrays(arrays: Iterable, stats: bool = False) -> str:
+    parts = []
+    for a in arrays:
+        if a is None:
+            parts.append("None")
+        elif isinstance(a, np.ndarray):
+            text = f"{a.dtype}{list(a.shape)}"
+            if stats and a.size and a.dtype.kind in "fiu":
+                text += f" min={a.min():.4g} max={a.max():.4g} mean={a.mean(dtype=np.float64):.4g}"
+            parts.append(text)
+        else:
+            parts.append(type(a).__name__)
+    return "[" + ", ".join(parts) + "]"

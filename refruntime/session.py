@@ -1,0 +1,176 @@
+"""Session: the public face of refruntime.
+
+    >>> from refruntime import Session
+    >>> sess = Session("model.onnx")
+    >>> outputs = sess.run({"x": x})                       # graph outputs, in the model's order
+    >>> everything = sess.run({"x": x}, capture="all")    # plus every intermediate
+    >>> sess.run({"x": x}, profile=True); print(sess.last_profile.table())
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from refruntime.errors import ModelError, RefRuntimeError
+from refruntime.executor import ProfileRecord, RunControls, execute
+from refruntime.feeds import graph_input_specs, validate_feeds
+from refruntime.plan import Options, PlanContext, build_plan
+from refruntime.profile import Profile
+from refruntime.registry import normalize_domain
+
+
+class Session:
+    """Plan a model once, run it many times.
+
+    Args:
+        model: path to an .onnx file, or a ModelProto.
+        precision: "native" (the model's dtypes) or "float64" (the oracle: every floating value,
+            initializers and intermediates included, is computed in float64).
+        cast_outputs: in float64 mode, cast outputs back to their declared dtype.
+        allow_fallback: let ops without a native kernel run through onnx.reference.
+    """
+
+    def __init__(self, model: str | os.PathLike | onnx.ModelProto, *, precision: str = "native",
+                 cast_outputs: bool = False, allow_fallback: bool = True,
+                 max_tensor_bytes: int | None = None, max_loop_iterations: int | None = None):
+        if precision not in ("native", "float64"):
+            raise RefRuntimeError(f"precision must be 'native' or 'float64', got {precision!r}")
+        self.model, base_dir = _load(model)
+        options = Options(precision=precision, allow_fallback=allow_fallback, base_dir=base_dir)
+        if max_tensor_bytes is not None:
+            options.max_tensor_bytes = max_tensor_bytes
+        if max_loop_iterations is not None:
+            options.max_loop_iterations = max_loop_iterations
+        self.options = options
+        self.cast_outputs = cast_outputs
+        graph = self.model.graph
+        opsets = {normalize_domain(o.domain): o.version for o in self.model.opset_import}
+        functions = {(f.domain, f.name): f for f in self.model.functions}
+        self.context = PlanContext(opsets=opsets, options=options, functions=functions)
+        self.plan = build_plan(graph, self.context)
+        self.input_specs = graph_input_specs(graph)
+        self.output_names = list(self.plan.output_names)
+        self.last_profile: Profile | None = None
+        self.stopped_at: str | None = None
+        if precision == "float64":
+            self.plan.initializers = {k: _upcast(v) for k, v in self.plan.initializers.items()}
+
+    @property
+    def input_names(self) -> list[str]:
+        return [s.name for s in self.input_specs if not s.optional]
+
+    def fallback_nodes(self) -> list[str]:
+        """Labels of the nodes that run through onnx.reference rather than a native kernel."""
+        return [s.label for s in self.plan.steps if s.is_fallback]
+
+    def run(self, feeds: Mapping[str, object], *, capture: str | Sequence[str] | None = None,
+            before=None, after=None, check_finite: bool = False, profile: bool = False,
+            output_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Run the model.
+
+        Returns the graph outputs (or `output_names`) in order, followed by any captured
+        intermediates. `capture="all"` keeps every value a node produces; a list keeps those names.
+        `before(step, inputs)` / `after(step, inputs, outputs)` are called around each node; a hook
+        that returns True (or raises StopRun) stops the run, which then returns what exists so far
+        and sets `self.stopped_at`. `check_finite=True` raises NonFiniteError at the first node that
+        turns finite inputs into NaN/Inf. `profile=True` fills `self.last_profile`.
+        """
+        from refruntime.errors import StopRun
+
+        checked = validate_feeds(feeds, self.input_specs)
+        wanted = list(output_names) if output_names is not None else self.output_names
+        controls = self._controls(capture, before, after, check_finite, profile)
+        values = dict(self.plan.initializers)
+        if self.options.precision == "float64":
+            checked = {k: _upcast(v) for k, v in checked.items()}
+        values.update(checked)
+        self.stopped_at = None
+        try:
+            values, captured, self.stopped_at = execute(self.plan, values, controls=controls)
+        except StopRun as stop:
+            values, captured, self.stopped_at = {}, {}, str(stop) or "hook"
+        finally:
+            if controls.profile is not None:
+                self.last_profile = Profile(controls.profile)
+        result = {}
+        for name in wanted:
+            if name in values:
+                result[name] = self._finish(name, values[name])
+            elif name in captured:
+                result[name] = self._finish(name, captured[name])
+            elif self.stopped_at is None:
+                raise ModelError(f"requested output {name!r} was not produced")
+        for name, value in captured.items():
+            result.setdefault(name, value)
+        return result
+
+    def _controls(self, capture, before, after, check_finite, profile) -> RunControls:
+        if capture is None:
+            names: frozenset[str] = frozenset()
+            capture_all = False
+        elif capture == "all":
+            names, capture_all = frozenset(), True
+        elif isinstance(capture, str):
+            names, capture_all = frozenset([capture]), False
+        else:
+            names, capture_all = frozenset(capture), False
+        return RunControls(capture=names, capture_all=capture_all, before=before, after=after,
+                           check_finite=check_finite, profile=[] if profile else None,
+                           upcast_float64=self.options.precision == "float64")
+
+    def _finish(self, name: str, value):
+        if self.cast_outputs and self.options.precision == "float64":
+            declared = _declared_dtype(self.model.graph, name)
+            if declared is not None and isinstance(value, np.ndarray) and value.dtype != declared:
+                return value.astype(declared)
+        return value
+
+
+def _load(model) -> tuple[onnx.ModelProto, str]:
+    if isinstance(model, onnx.ModelProto):
+        proto, base_dir = model, ""
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ModelError(f"model file not found: {path}")
+        try:
+            proto = onnx.load(path, load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises several types for bad bytes
+            raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+        base_dir = os.path.dirname(os.path.abspath(path))
+    else:
+        raise ModelError(f"Session needs a path or an onnx.ModelProto, got {type(model).__name__}")
+    if proto.functions:
+        proto = _inline_functions(proto)
+    return proto, base_dir
+
+
+def _inline_functions(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Model-local functions are expanded in place: each call becomes its body's nodes."""
+    from onnx import inliner
+
+    try:
+        return inliner.inline_local_functions(proto)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"cannot inline the model's local functions: {exc}") from exc
+
+
+def _upcast(value):
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
+        return value.astype(np.float64)
+    return value
+
+
+def _declared_dtype(graph, name):
+    from refruntime.dtypes import to_numpy_dtype
+
+    for vi in graph.output:
+        if vi.name == name and vi.type.tensor_type.elem_type:
+            return to_numpy_dtype(vi.type.tensor_type.elem_type)
+    return None
+
+
+__all__ = ["Session", "ProfileRecord"]
