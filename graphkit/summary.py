@@ -1,0 +1,98 @@
+"""A model at a glance: op histogram, inputs/outputs, parameter count, opsets.
+
+Works on a ModelProto so that `graphkit inspect` and the demo need nothing heavier than onnx.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import onnx
+from onnx import helper
+
+
+def _type_text(vi: onnx.ValueInfoProto) -> tuple[str, list]:
+    t = vi.type
+    kind = t.WhichOneof("value")
+    if kind != "tensor_type":
+        return (kind or "unknown", [])
+    tt = t.tensor_type
+    dtype = onnx.TensorProto.DataType.Name(tt.elem_type).lower() if tt.elem_type else "?"
+    if not tt.HasField("shape"):
+        return dtype, None
+    dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
+    return dtype, dims
+
+
+def _count_nodes(graph: onnx.GraphProto, histogram: Counter) -> int:
+    total = 0
+    for node in graph.node:
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+        histogram[key] += 1
+        total += 1
+        for attr in node.attribute:
+            for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                total += _count_nodes(g, histogram)
+    return total
+
+
+def _tensor_numel(t: onnx.TensorProto) -> int:
+    return int(np.prod(t.dims, dtype=np.int64)) if t.dims else 1
+
+
+def summarize(model: onnx.ModelProto) -> dict:
+    """JSON-ready summary of a model (nodes in subgraphs are counted too)."""
+    graph = model.graph
+    histogram: Counter = Counter()
+    node_count = _count_nodes(graph, histogram)
+    initializer_names = {t.name for t in graph.initializer}
+    params = sum(_tensor_numel(t) for t in graph.initializer)
+    param_bytes = sum(_tensor_numel(t) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+                      for t in graph.initializer if t.data_type)
+    # weights stored as Constant nodes count as parameters too (common in exported models)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            for attr in node.attribute:
+                if attr.name == "value" and attr.HasField("t"):
+                    params += _tensor_numel(attr.t)
+
+    def io(vi):
+        dtype, shape = _type_text(vi)
+        return {"name": vi.name, "dtype": dtype, "shape": shape}
+
+    return {
+        "graph_name": graph.name,
+        "ir_version": model.ir_version,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "opsets": {(o.domain or "ai.onnx"): o.version for o in model.opset_import},
+        "inputs": [io(vi) for vi in graph.input if vi.name not in initializer_names],
+        "outputs": [io(vi) for vi in graph.output],
+        "nodes": node_count,
+        "ops": dict(histogram.most_common()),
+        "initializers": len(graph.initializer),
+        "parameters": params,
+        "parameter_bytes": param_bytes,
+        "functions": [f"{f.domain}::{f.name}" for f in model.functions],
+    }
+
+
+def _shape_text(shape) -> str:
+    if shape is None:
+        return "[unknown rank]"
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def format_summary(summary: dict) -> str:
+    """Human-readable text of `summarize()`'s result."""
+    lines = [
+        f"graph {summary['graph_name']!r}  ir_version {summary['ir_version']}  producer {summary['producer'] or '-'}",
+        "opsets: " + ", ".join(f"{d} {v}" for d, v in summary["opsets"].items()),
+        f"nodes: {summary['nodes']}   parameters: {summary['parameters']:,} "
+        f"({summary['parameter_bytes'] / 1e6:.2f} MB in {summary['initializers']} initializers)",
+    ]
+    for kind in ("inputs", "outputs"):
+        for v in summary[kind]:
+            lines.append(f"{kind[:-1]:>7}: {v['name']}  {v['dtype']}{_shape_text(v['shape'])}")
+    ops = ", ".join(f"{op} x{n}" for op, n in summary["ops"].items())
+    lines.append(f"    ops: {ops}")
+    return "\n".join(lines)
