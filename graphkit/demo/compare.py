@@ -1,0 +1,176 @@
+"""Run one exported model on several runtimes, time them, and compare their outputs.
+
+    runners = runtimes(path, net)                  # {"ref": fn, "ort": fn, "torch": fn}, fn(x) -> array
+    measured = run_interleaved(runners, x)          # outputs, median latency, errors per runtime
+    result = compare(measured.outputs["ref"], measured.outputs["ort"])  # max_abs, max_rel, ok
+
+Tolerance: a and b agree where |a - b| <= atol + rtol * |b| (numpy.isclose's rule, b the trusted
+side). max_rel is max |a - b| / |b| over the elements with |b| >= atol, so that exact zeros (ReLU
+outputs) do not turn it into infinity; those elements are judged by atol alone.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphkit.demo.export import INPUT
+from graphkit.demo.nets import INPUT_SHAPE
+
+ATOL, RTOL = 1e-5, 1e-4
+ORT_THREADS = 2
+PAIRS = (("ref", "ort"), ("ref", "torch"), ("ort", "torch"))
+
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def make_input(batch: int, seed: int = 0) -> np.ndarray:
+    """Seeded N(0, 1) images, float32 [batch, 1, 28, 28]; batch 1 is the first image of batch 64."""
+    return np.random.default_rng(seed).standard_normal((batch, *INPUT_SHAPE), dtype=np.float32)
+
+
+def ref_runner(path: str) -> Runner:
+    from refruntime import Session
+
+    session = Session(path)
+
+    def run(x):
+        return next(iter(session.run({INPUT: x}).values()))
+
+    run.fallback_ops = sorted({s.node.op_type for s in session.plan.steps if s.is_fallback})
+    return run
+
+
+def ort_runner(path: str, threads: int = ORT_THREADS) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    # ORT's idle threads spin-wait after each run and would steal the CPU from the runtimes timed
+    # next to it (torch, refruntime); without spinning the interleaved timings stay independent
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {INPUT: x})[0]
+
+
+def torch_runner(net) -> Runner:
+    import torch
+
+    def run(x):
+        with torch.inference_mode():
+            return net(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def runtimes(path: str, net) -> dict[str, Runner]:
+    """The three runtimes of the demo, each a function of the input batch.
+
+    A runtime that cannot even load the model gets a runner that raises that error, so the failure
+    shows up in the table like any other."""
+    makers = {"ref": lambda: ref_runner(path), "ort": lambda: ort_runner(path),
+              "torch": lambda: torch_runner(net)}
+    runners = {}
+    for name, make in makers.items():
+        try:
+            runners[name] = make()
+        except Exception as exc:  # noqa: BLE001 - reported per run by run_interleaved
+            runners[name] = _raising(exc)
+    return runners
+
+
+def _raising(exc: Exception) -> Runner:
+    def run(x):
+        raise exc
+
+    return run
+
+
+@dataclass
+class Measured:
+    outputs: dict[str, np.ndarray]  # the warm-up call's output of each runtime that worked
+    latency: dict[str, float]  # median seconds of the timed calls
+    first_call: dict[str, float]  # seconds of the very first call (includes compile/warm-up)
+    errors: dict[str, str]  # runtime -> one-line message, for those that raised
+
+
+def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5, warmup: int = 1,
+                    budget_s: float = 3.0) -> Measured:
+    """Warm up each runner, then time `repeats` interleaved rounds (one call of each per round).
+
+    A runner stops early once its timed calls have used `budget_s` seconds (slow fallbacks get a
+    few runs, not `repeats`). A runner that raises is reported in `errors`, never raised.
+    """
+    m = Measured({}, {}, {}, {})
+    times: dict[str, list[float]] = {}
+    for name, fn in runners.items():
+        try:
+            for i in range(max(warmup, 1)):
+                start = time.perf_counter()
+                m.outputs[name] = fn(x)
+                if i == 0:
+                    m.first_call[name] = time.perf_counter() - start
+            times[name] = []
+        except Exception as exc:  # noqa: BLE001 - a runtime failure is a result to show
+            m.errors[name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    for _ in range(repeats):
+        for name, spent in times.items():
+            if sum(spent) > budget_s:
+                continue
+            start = time.perf_counter()
+            runners[name](x)
+            spent.append(time.perf_counter() - start)
+    m.latency = {name: statistics.median(spent) for name, spent in times.items() if spent}
+    return m
+
+
+@dataclass
+class Comparison:
+    max_abs: float
+    max_rel: float
+    ok: bool
+    note: str = ""
+
+
+def compare(a: np.ndarray, b: np.ndarray, atol: float = ATOL, rtol: float = RTOL) -> Comparison:
+    """How far `a` is from the trusted `b`; ok when every element is within atol + rtol*|b|."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return Comparison(float("nan"), float("nan"), False, f"shape {a.shape} vs {b.shape}")
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    diff = np.abs(a64 - b64)
+    if diff.size == 0:
+        return Comparison(0.0, 0.0, True)
+    if not np.all(np.isfinite(diff)):
+        return Comparison(float("inf"), float("inf"), False, "NaN or Inf in the outputs")
+    big = np.abs(b64) >= atol
+    max_rel = float((diff[big] / np.abs(b64[big])).max()) if big.any() else 0.0
+    ok = bool(np.all(diff <= atol + rtol * np.abs(b64)))
+    return Comparison(float(diff.max()), max_rel, ok)
+
+
+@dataclass
+class Row:
+    model: str
+    exporter: str
+    batch: int
+    pair: tuple[str, str]
+    result: Comparison
+    latency: dict[str, float]  # median seconds per runtime
+
+
+def compare_pairs(model: str, exporter: str, batch: int, measured: Measured,
+                  atol: float = ATOL, rtol: float = RTOL) -> list[Row]:
+    """One Row per runtime pair of PAIRS; a pair with a failed runtime is a failing row."""
+    rows = []
+    for a, b in PAIRS:
+        failed = [n for n in (a, b) if n in measured.errors]
+        if failed:
+            result = Comparison(float("nan"), float("nan"), False, f"{failed[0]} failed")
+        else:
+            result = compare(measured.outputs[a], measured.outputs[b], atol, rtol)
+        rows.append(Row(model, exporter, batch, (a, b), result, measured.latency))
+    return rows

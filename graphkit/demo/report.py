@@ -1,0 +1,58 @@
+"""Text output of the demo: a one-line model summary and the cross-runtime table. No torch here."""
+from __future__ import annotations
+
+import math
+
+from graphkit.summary import summarize
+
+RUNTIMES = ("ref", "ort", "torch")
+
+
+def one_line(name: str, model) -> str:
+    """`name  opset 18  9 nodes: Conv x2, Relu x3, ...  421,642 params  input[batch,1,28,28] -> output[batch,10]`."""
+    s = summarize(model)
+    opset = s["opsets"].get("ai.onnx", "?")
+    ops = ", ".join(op if n == 1 else f"{op} x{n}" for op, n in s["ops"].items())
+
+    def io(v):
+        shape = "?" if v["shape"] is None else ",".join(str(d) for d in v["shape"])
+        return f"{v['name']}[{shape}]"
+
+    inputs = ", ".join(io(v) for v in s["inputs"])
+    outputs = ", ".join(io(v) for v in s["outputs"])
+    return (f"{name}  opset {opset}  {s['nodes']} nodes: {ops}  {s['parameters']:,} params  "
+            f"{inputs} -> {outputs}")
+
+
+def _num(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.1e}"
+
+
+def _ms(latency: dict, name: str) -> str:
+    return f"{latency[name] * 1e3:.2f}" if name in latency else "-"
+
+
+HEADER = ("model", "exporter", "batch", "pair", "max abs", "max rel", "result",
+          *(f"{r} ms" for r in RUNTIMES))
+
+
+def format_table(rows, atol: float, rtol: float, repeats: int) -> str:
+    """The table of `compare.compare_pairs` rows; latencies are shown on each group's first row."""
+    cells, previous = [], None
+    for row in rows:
+        group = (row.model, row.exporter, row.batch)
+        latencies = [_ms(row.latency, r) for r in RUNTIMES] if group != previous else [""] * 3
+        previous = group
+        verdict = "PASS" if row.result.ok else "FAIL" + (f" ({row.result.note})" if row.result.note else "")
+        cells.append((row.model, row.exporter, str(row.batch), f"{row.pair[0]} vs {row.pair[1]}",
+                      _num(row.result.max_abs), _num(row.result.max_rel), verdict, *latencies))
+    widths = [max(len(c[i]) for c in [HEADER, *cells]) for i in range(len(HEADER))]
+    right = {2, 4, 5, 7, 8, 9}
+
+    def line(c):
+        return "  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(c, widths)))
+
+    title = (f"pass: |a - b| <= {atol:.0e} + {rtol:.0e} * |b| for every element (b = the pair's second "
+             f"runtime); latency: median of {repeats} runs after warm-up; ort = onnxruntime CPU, 2 threads")
+    rule = "-" * len(line(HEADER))
+    return "\n".join([title, rule, line(HEADER), rule, *(line(c).rstrip() for c in cells), rule])
