@@ -66,10 +66,11 @@ class OpRun:
     #: set by subclasses that run subgraphs; they then receive `scope=` (outer values) in _run
     needs_scope: ClassVar[bool] = False
 
-    def __init__(self, node: NodeProto, opset: int, session_options: Any = None):
+    def __init__(self, node: NodeProto, opset: int, context: Any = None):
         self.node = node
         self.opset = opset
-        self.options = session_options
+        self.context = context  # the PlanContext: opsets, options, functions (subgraph planning)
+        self.options = context.options if context is not None else None
         self.num_outputs = len(node.output)
         self.attributes = {a.name: decode_attribute(a) for a in node.attribute}
         self.prepare()

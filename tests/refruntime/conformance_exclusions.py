@@ -8,7 +8,8 @@ here are skipped with their reason shown in the test report. Keep each reason sp
 EXCLUDED: dict[str, str] = {}
 
 # case-name prefixes excluded as a family (reason applies to every case starting with it)
-EXCLUDED_PREFIXES: dict[str, str] = {}
+EXCLUDED_PREFIXES: dict[str, str] = {
+}
 
 
 def exclusion_reason(case_name: str) -> str | None:

@@ -46,6 +46,15 @@ def native_case_names() -> list[str]:
     return names
 
 
+def as_numpy(value):
+    """Case data may be TensorProtos (bfloat16, float8, int4... built with make_tensor) or lists."""
+    if isinstance(value, onnx.TensorProto):
+        return onnx.numpy_helper.to_array(value)
+    if isinstance(value, list):
+        return [as_numpy(v) for v in value]
+    return value
+
+
 def assert_matches(name: str, got, expected, rtol: float, atol: float) -> None:
     if isinstance(expected, list):  # sequence outputs
         assert isinstance(got, list) and len(got) == len(expected), f"{name}: sequence length differs"
@@ -78,12 +87,12 @@ def test_conformance_case(case_name):
     session = Session(case.model, allow_fallback=False)
     input_names = [i.name for i in case.model.graph.input]
     for inputs, outputs in case.data_sets:
-        feeds = dict(zip(input_names, inputs))
+        feeds = {n: as_numpy(v) for n, v in zip(input_names, inputs)}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             got = session.run(feeds)
         for out_name, expected in zip(session.output_names, outputs):
-            assert_matches(f"{case_name}:{out_name}", got[out_name], expected, case.rtol, case.atol)
+            assert_matches(f"{case_name}:{out_name}", got[out_name], as_numpy(expected), case.rtol, case.atol)
 
 
 def test_conformance_coverage_is_reported():

@@ -1,0 +1,60 @@
+"""Small helpers shared by the numpy kernels (not an op module: the registry skips `_` files)."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+def check_alloc(kernel, shape: Sequence[int], dtype) -> None:
+    """Raise LimitError (naming the node and shape) when a tensor of `shape` would exceed
+    the session's `max_tensor_bytes`; negative dims are a KernelError."""
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        kernel.fail(f"requested output shape {shape} has a negative dimension")
+    options = kernel.options
+    limit = getattr(options, "max_tensor_bytes", None)
+    if limit is None:
+        return
+    count = 1
+    for d in shape:
+        count *= d
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes > limit:
+        from refruntime.errors import LimitError
+
+        name = kernel.node.name or (kernel.node.output[0] if kernel.node.output else "?")
+        raise LimitError(
+            f"node {name!r} ({kernel.node.op_type}): output of shape {shape} and dtype "
+            f"{np.dtype(dtype)} needs {nbytes} bytes, above max_tensor_bytes={limit}"
+        )
+
+
+def normalize_axis(kernel, axis: int, rank: int, what: str = "axis") -> int:
+    """Map a possibly negative axis into [0, rank), or fail naming the node."""
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        kernel.fail(f"{what} {axis} is out of range for a tensor of rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def normalize_axes(kernel, axes: Iterable[int], rank: int, what: str = "axes") -> tuple[int, ...]:
+    out = tuple(normalize_axis(kernel, a, rank, what) for a in axes)
+    if len(set(out)) != len(out):
+        kernel.fail(f"{what} {list(axes)} repeat an axis")
+    return out
+
+
+def ints(value) -> list[int]:
+    """A 1-D int list from an attribute list or a tensor input (None stays None)."""
+    if value is None:
+        return None
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def same_dtype(result, like: np.ndarray) -> np.ndarray:
+    """Result as an ndarray of `like`'s dtype (numpy scalars and promotions undone)."""
+    result = np.asarray(result)
+    if result.dtype != like.dtype:
+        result = result.astype(like.dtype)
+    return result

@@ -1,0 +1,36 @@
+"""Reshape: 0 copies the input dimension (unless allowzero=1, opset 14+), -1 is inferred."""
+import numpy as np
+
+from refruntime.ops.base import OpRun
+
+
+class Reshape_5(OpRun):
+    def _run(self, data, shape, allowzero=0):
+        requested = [int(v) for v in np.asarray(shape).reshape(-1)]
+        new = list(requested)
+        if not allowzero:
+            for i, d in enumerate(requested):
+                if d == 0:
+                    if i >= data.ndim:
+                        self.fail(f"shape {tuple(requested)} copies dimension {i} (a 0) from an input "
+                                  f"of shape {data.shape}, which has only {data.ndim} dimensions")
+                    new[i] = data.shape[i]
+        if new.count(-1) > 1:
+            self.fail(f"shape {tuple(requested)} has more than one -1")
+        if any(d < -1 for d in new):
+            self.fail(f"shape {tuple(requested)} has a negative dimension other than -1")
+        if -1 in new:
+            known = 1
+            for d in new:
+                if d != -1:
+                    known *= d
+            if known == 0 or data.size % known:
+                self.fail(f"cannot reshape {data.size} elements of shape {data.shape} to "
+                          f"{tuple(requested)}")
+            new[new.index(-1)] = data.size // known
+        count = 1
+        for d in new:
+            count *= d
+        if count != data.size:
+            self.fail(f"cannot reshape {data.size} elements of shape {data.shape} to {tuple(new)}")
+        return (data.reshape(new),)
