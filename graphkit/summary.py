@@ -1,6 +1,7 @@
 """A model at a glance: op histogram, inputs/outputs, parameter count, opsets.
 
-Works on a ModelProto so that `graphkit inspect` and the demo need nothing heavier than onnx.
+`summarize` takes a graphkit Model (what `graphkit inspect` uses: sizes come from tensor headers,
+external data is never read) or an onnx.ModelProto (the demo's path). Both give the same keys.
 """
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ def _tensor_numel(t: onnx.TensorProto) -> int:
     return int(np.prod(t.dims, dtype=np.int64)) if t.dims else 1
 
 
-def summarize(model: onnx.ModelProto) -> dict:
+def summarize(model) -> dict:
     """JSON-ready summary of a model (nodes in subgraphs are counted too)."""
+    if not isinstance(model, onnx.ModelProto):
+        return _summarize_ir(model)
     graph = model.graph
     histogram: Counter = Counter()
     node_count = _count_nodes(graph, histogram)
@@ -76,6 +79,51 @@ def summarize(model: onnx.ModelProto) -> dict:
     }
 
 
+def _summarize_ir(model) -> dict:
+    graph = model.graph
+    histogram: Counter = Counter()
+    node_count = 0
+    params = param_bytes = 0
+    for node in graph.walk():
+        key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+        histogram[key] += 1
+        node_count += 1
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.graph is graph:
+            t = node.outputs[0].const_value if node.outputs else None
+            if t is not None:
+                params += t.size
+    for v in graph.initializers.values():
+        t = v.const_value
+        params += t.size
+        param_bytes += t.nbytes
+
+    def io(v):
+        t = v.type
+        kind = t.WhichOneof("value") if t is not None else None
+        if kind not in (None, "tensor_type"):
+            return {"name": v.name, "dtype": kind, "shape": []}
+        dtype = onnx.TensorProto.DataType.Name(v.elem_type).lower() if v.elem_type else "?"
+        shape = v.shape
+        return {"name": v.name, "dtype": dtype,
+                "shape": None if shape is None else [("?" if d is None else d) for d in shape]}
+
+    initialized = graph.initializers
+    return {
+        "graph_name": graph.name,
+        "ir_version": model.ir_version,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "opsets": {(d or "ai.onnx"): v for d, v in model.opset_imports.items()},
+        "inputs": [io(v) for v in graph.inputs if initialized.get(v.name) is not v],
+        "outputs": [io(v) for v in graph.outputs],
+        "nodes": node_count,
+        "ops": dict(histogram.most_common()),
+        "initializers": len(initialized),
+        "parameters": params,
+        "parameter_bytes": param_bytes,
+        "functions": [f"{f.domain}::{f.name}" for f in model.functions],
+    }
+
+
 def _shape_text(shape) -> str:
     if shape is None:
         return "[unknown rank]"
@@ -87,8 +135,8 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"graph {summary['graph_name']!r}  ir_version {summary['ir_version']}  producer {summary['producer'] or '-'}",
         "opsets: " + ", ".join(f"{d} {v}" for d, v in summary["opsets"].items()),
-        f"nodes: {summary['nodes']}   parameters: {summary['parameters']:,} "
-        f"({summary['parameter_bytes'] / 1e6:.2f} MB in {summary['initializers']} initializers)",
+        (f"nodes: {summary['nodes']}   parameters: {summary['parameters']:,} "
+         f"({summary['parameter_bytes'] / 1e6:.2f} MB in {summary['initializers']} initializers)"),
     ]
     for kind in ("inputs", "outputs"):
         for v in summary[kind]:

@@ -1,0 +1,154 @@
+"""gk.save: Model -> .onnx file (+ optional external data file), written atomically.
+
+Atomicity: the model (and its data file) are written to temporary files in the destination
+folder, then moved into place with os.replace — data file first, model last. On any failure the
+temporaries are removed and the destination is untouched.
+
+Overwriting policy:
+* The path you name is overwritten if it exists (`overwrite=False` refuses instead) — this
+  includes the file the model was loaded from: its graph is fully in memory, so that is safe.
+* What is never allowed is clobbering **external data the model still reads from**: tensors of a
+  loaded model are lazy views of their source data file, so replacing that file would change or
+  break them. Saving with a data file name equal to a source data file raises SaveError; pick
+  another `location=` (or save to another folder).
+
+External data: `external_data=True` moves every initializer of at least `size_threshold` bytes
+to `location` (default "<model file name>.data") next to the model; False keeps everything inline
+(SaveError if that exceeds protobuf's 2 GB); None (default) uses external data when the model
+already has external tensors or its tensors total more than ~1.8 GB.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+
+import onnx
+
+from graphkit.errors import SaveError
+from graphkit.io.external_data import Writer, check_save_location
+from graphkit.io.to_proto import model_to_proto
+from graphkit.ir.model import Model
+
+PROTOBUF_LIMIT = 2**31 - 1
+AUTO_EXTERNAL_BYTES = int(1.8 * 2**30)
+
+
+def _all_tensors(graph, out: list) -> list:
+    """Initializer tensors of `graph` and of all its subgraphs."""
+    out.extend(v._const for v in graph.initializers.values() if v._const is not None)
+    for node in graph:
+        if node._attrs is not None:
+            for sub in node.subgraphs():
+                _all_tensors(sub, out)
+    return out
+
+
+def save(model: Model, path: str | os.PathLike, *, external_data: bool | None = None,
+         size_threshold: int = 1024, location: str | None = None, overwrite: bool = True) -> None:
+    """Write `model` to `path` atomically. See the module docstring for the policies."""
+    if not isinstance(model, Model):
+        raise SaveError(f"gk.save needs a graphkit Model, got {type(model).__name__}")
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise SaveError(f"cannot save to {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise SaveError(f"cannot save to {path}: it is a folder")
+    if not overwrite and os.path.exists(path):
+        raise SaveError(f"{path} exists (pass overwrite=True to replace it)")
+
+    tensors = _all_tensors(model.graph, [])
+    total = sum(t._approx_bytes() for t in tensors)
+    sources = {os.path.realpath(t.external_path) for t in tensors if t.is_external}
+    use_external = external_data if external_data is not None else bool(sources) or total > AUTO_EXTERNAL_BYTES
+    if os.path.realpath(path) in sources:
+        raise SaveError(f"refusing to overwrite {path}: the model's tensors still read external data from it")
+    data_path = None
+    if use_external:
+        location = location or os.path.basename(path) + ".data"
+        check_save_location(location)
+        data_path = os.path.join(folder, location)
+        if os.path.realpath(data_path) in sources:
+            raise SaveError(f"refusing to overwrite external data file {data_path}: the model's tensors still "
+                            f"read from it; save with another location= or to another folder")
+        if not overwrite and os.path.exists(data_path):
+            raise SaveError(f"{data_path} exists (pass overwrite=True to replace it)")
+    elif total > PROTOBUF_LIMIT:
+        raise SaveError(f"tensors total {total / 2**30:.2f} GiB, over protobuf's 2 GiB limit; "
+                        f"save with external_data=True")
+
+    temps: list[str] = []
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        hook = None
+        data_fh = None
+        if use_external:
+            data_fh = _temp(folder, location, temps)
+            writer = Writer(data_fh, location)
+
+            def hook(name, tensor):
+                if tensor.nbytes >= size_threshold and tensor.elem_type != onnx.TensorProto.STRING:
+                    return writer.add(tensor, name)
+                return tensor.to_proto(name, inline=True)
+
+        else:
+            def hook(name, tensor):
+                return tensor.to_proto(name, inline=True)
+
+        try:
+            proto = model_to_proto(model, tensor_hook=hook)
+        finally:
+            if data_fh is not None:
+                _close(data_fh)
+        try:
+            blob = proto.SerializeToString()
+        except ValueError as exc:
+            raise SaveError(f"cannot serialize the model ({exc}); try external_data=True") from None
+        with _temp(folder, os.path.basename(path), temps) as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if data_path is not None:
+            os.replace(temps[0], data_path)
+        os.replace(temps[-1], path)
+        temps.clear()
+    except OSError as exc:
+        raise SaveError(f"cannot save {path}: {exc.strerror or exc}") from None
+    finally:
+        for tmp in temps:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if was_enabled:
+            gc.enable()
+
+
+def _temp(folder: str, stem: str, temps: list[str]):
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=folder)
+    temps.append(tmp)
+    os.chmod(tmp, _file_mode(os.path.join(folder, stem)))  # mkstemp makes 0600 files
+    return os.fdopen(fd, "wb")
+
+
+def _file_mode(dest: str) -> int:
+    """Mode of the file being replaced, else what open() would give under the current umask."""
+    try:
+        return os.stat(dest).st_mode & 0o7777
+    except OSError:
+        global _UMASK
+        if _UMASK is None:
+            _UMASK = os.umask(0o022)
+            os.umask(_UMASK)
+        return 0o666 & ~_UMASK
+
+
+_UMASK = None
+
+
+def _close(fh) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
