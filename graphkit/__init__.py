@@ -21,6 +21,8 @@ _LAZY = {
     "Graph": "graphkit.ir",
     "Node": "graphkit.ir",
     "Value": "graphkit.ir",
+    "Tensor": "graphkit.ir",
+    "verify": "graphkit.verification",
 }
 
 __all__ = sorted([*_LAZY, "GraphkitError", "LoadError", "SaveError", "GraphError", "UsageError",

@@ -1,0 +1,50 @@
+"""`graphkit verify`: run a model on several runtimes and say who disagrees, where, and who is right.
+
+    graphkit verify model.onnx --runtimes ref,ort,torch --per-node --oracle
+    graphkit verify new.onnx --against-model old.onnx --per-node       # two versions, node by node
+    graphkit verify model.onnx --runtimes ort,torch --reduce out/      # save the smallest repro
+
+Exit codes: 0 everything within tolerance, 1 a mismatch (or a runtime failed), 2 bad input/usage.
+"""
+from __future__ import annotations
+
+HELP = "compare a model across runtimes (or two model versions) and find the first diverging node"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="the .onnx model to verify")
+    parser.add_argument("--runtimes", default="ref,ort",
+                        help="comma-separated, the first is the baseline: ref, ref64, ort, ort-noopt, torch, "
+                             "onnx-reference (default: ref,ort)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--inputs", metavar="FILE.npz", help="input values (default: seeded random)")
+    source.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2,...",
+                        help="input shape (repeatable); fills symbolic dims or overrides the declared shape")
+    parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (default 1e-5)")
+    parser.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
+    parser.add_argument("--per-node", action="store_true",
+                        help="compare every intermediate (memory-bounded) and find the origin of divergence")
+    parser.add_argument("--oracle", action="store_true",
+                        help="ask the float64 oracle (ref64) which runtime is right")
+    parser.add_argument("--against-model", metavar="B.onnx",
+                        help="compare with another version of the model, values matched by name, "
+                             "both on the first runtime")
+    parser.add_argument("--reduce", metavar="OUT_DIR",
+                        help="save the smallest subgraph that still shows the mismatch, with its inputs")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
+
+
+def run(args) -> int:
+    from graphkit.verification import verify
+
+    report = verify(args.model, runtimes=args.runtimes, inputs=args.inputs, seed=args.seed,
+                    shapes=args.shape, atol=args.atol, rtol=args.rtol, per_node=args.per_node,
+                    oracle=args.oracle, against_model=args.against_model, reduce=args.reduce,
+                    progress=True)
+    print(report.to_json() if args.json else report.table())
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(report.to_html())
+    return 0 if report.passed else 1

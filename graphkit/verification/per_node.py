@@ -1,0 +1,194 @@
+"""Per-node comparison with bounded memory, and the origin of divergence.
+
+The baseline runtime produces every node output once. A streaming baseline (ref, torch) hands
+each value over as its node finishes; the values are buffered until a chunk is full (64 values or
+256 MiB), then each other runtime is asked for the same chunk (ORT: one re-run with those values as
+extra graph outputs), every pair is compared, and the chunk is released. Nothing holds all
+intermediates at once.
+
+The origin of divergence is, per runtime, the first node in topological order with an output out
+of tolerance while all its inputs are within (graph inputs and initializers count as within).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from graphkit.verification.compare import Stats, Tolerance, compare
+from graphkit.verification.graph import NodeInfo, initializer_names
+from graphkit.verification.runtimes import Runtime, RuntimeFailure
+
+CHUNK_VALUES = 64
+CHUNK_BYTES = 256 << 20
+
+
+class Progress:
+    """Progress on stderr, only once a run has taken more than `after` seconds."""
+
+    def __init__(self, enabled: bool = True, after: float = 2.0):
+        self.enabled, self.after = enabled, after
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.start < self.after or now - self.last < 1.0:
+            return
+        import sys
+
+        self.last, self.shown = now, True
+        sys.stderr.write(f"\r[verify {now - self.start:5.1f}s] {message[:100]:<100}")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown:
+            import sys
+
+            sys.stderr.write("\n")
+
+
+@dataclass
+class NodeComparison:
+    """Pairwise stats of one node's outputs: {runtime: {output name: Stats}}."""
+
+    position: int
+    info: NodeInfo
+    stats: dict[str, dict[str, Stats]] = field(default_factory=dict)
+
+    def worst(self, runtime: str) -> Stats | None:
+        per_output = self.stats.get(runtime) or {}
+        if not per_output:
+            return None
+        bad = [s for s in per_output.values() if not s.within]
+        pool = bad or list(per_output.values())
+        return max(pool, key=lambda s: (s.error, s.frac_out))
+
+
+def constant_values(graph: onnx.GraphProto) -> set[str]:
+    """Values computed from initializers and Constant nodes only (folded weights). They are
+    not compared node by node: they are weights, not layers, and can be huge."""
+    const = set(initializer_names(graph))
+    graph_inputs = {vi.name for vi in graph.input} - const
+    for node in graph.node:
+        ins = [n for n in node.input if n]
+        if node.op_type in ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial"):
+            continue
+        if all(n in const and n not in graph_inputs for n in ins):
+            const.update(n for n in node.output if n)
+    return const - initializer_names(graph)
+
+
+def compare_per_node(nodes: list[NodeInfo], baseline: Runtime, others: list[Runtime], feeds: dict,
+                     tol: Tolerance, skip: set[str] = frozenset(), known: set[str] | None = None,
+                     progress: Callable[[str], None] | None = None,
+                     chunk_values: int = CHUNK_VALUES, chunk_bytes: int = CHUNK_BYTES
+                     ) -> tuple[list[NodeComparison], dict[str, str]]:
+    """Compare every node output (except `skip`; only names in `known` when given) of `nodes`
+    between `baseline` and each runtime of `others`. Returns the comparisons in topological
+    order and {runtime: error message} for runtimes that failed part-way."""
+    names = [n for info in nodes for n in info.outputs
+             if n not in skip and (known is None or n in known)]
+    wanted = set(names)
+    results: dict[str, dict[str, Stats]] = {}
+    failures: dict[str, str] = {}
+    buffer: dict[str, object] = {}
+    state = {"bytes": 0, "done": 0}
+    total = len(names)
+
+    def flush():
+        if not buffer:
+            return
+        for rt in others:
+            if rt.name in failures:
+                continue
+            try:
+                values = rt.intermediates(feeds, list(buffer))
+            except RuntimeFailure as exc:
+                failures[rt.name] = str(exc)
+                continue
+            for name, expected in buffer.items():
+                results.setdefault(name, {})[rt.name] = compare(expected, values.pop(name, None), tol)
+            del values
+        state["done"] += len(buffer)
+        buffer.clear()
+        state["bytes"] = 0
+        if progress:
+            progress(f"per-node: {state['done']}/{total} values compared")
+
+    def take(name, value):
+        if name not in wanted or name in buffer:
+            return
+        buffer[name] = value
+        state["bytes"] += getattr(value, "nbytes", 0)
+        if len(buffer) >= chunk_values or state["bytes"] >= chunk_bytes:
+            flush()
+
+    if baseline.streams:
+        baseline.stream(feeds, wanted, take)
+    else:
+        for start in range(0, total, chunk_values):
+            part = names[start:start + chunk_values]
+            for name, value in baseline.intermediates(feeds, part).items():
+                take(name, value)
+            flush()
+    flush()
+    comparisons = []
+    for position, info in enumerate(nodes):
+        nc = NodeComparison(position, info)
+        for name in info.outputs:
+            for rt_name, stats in results.get(name, {}).items():
+                nc.stats.setdefault(rt_name, {})[name] = stats
+        comparisons.append(nc)
+    return comparisons, failures
+
+
+@dataclass
+class Origin:
+    """Where a runtime starts to disagree with the baseline."""
+
+    runtime: str
+    comparison: NodeComparison
+    bad_outputs: list[str]
+
+
+def find_origins(comparisons: list[NodeComparison], runtimes: list[str]) -> list[Origin]:
+    """Every node, per runtime, that turns within-tolerance inputs into an out-of-tolerance
+    output; sorted by topological position (the first is the origin of divergence)."""
+    origins = []
+    for rt in runtimes:
+        bad_values: set[str] = set()
+        for nc in comparisons:
+            per_output = nc.stats.get(rt) or {}
+            bad = [n for n, s in per_output.items() if not s.within]
+            if not bad:
+                continue
+            if not any(n in bad_values for n in nc.info.inputs):
+                origins.append(Origin(rt, nc, bad))
+            bad_values.update(bad)
+    origins.sort(key=lambda o: (o.comparison.position, runtimes.index(o.runtime)))
+    return origins
+
+
+def origin_inputs(model: onnx.ModelProto, baseline: Runtime, feeds: dict, info: NodeInfo) -> dict[str, np.ndarray]:
+    """The values the baseline fed to one node (one capture run for the non-constant ones)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    values, needed = {}, []
+    for name in info.inputs:
+        if name in feeds:
+            values[name] = feeds[name]
+        elif name in inits:
+            values[name] = numpy_helper.to_array(inits[name])
+        else:
+            needed.append(name)
+    if needed:
+        values.update(baseline.intermediates(feeds, needed))
+    return values
