@@ -1,0 +1,50 @@
+"""How refruntime compiles its numba kernels: `parallel_kernel` and the threading layer it uses.
+
+numba's default threading layer on this kind of machine is OpenMP, whose idle threads spin-wait;
+so do OpenBLAS's after every matmul. A convolution alternates numba loops (im2col, bias) with BLAS
+matmuls, and on a few cores the two spinning pools starve each other (measured 3-8x slowdowns on
+2 cores). The `workqueue` layer never spins, so it is selected here unless the user chose a layer
+(NUMBA_THREADING_LAYER or numba.config.THREADING_LAYER set before the first kernel runs).
+
+workqueue does not support concurrent launches from several Python threads, so every parallel
+kernel of refruntime runs under one lock: sessions used from several threads stay safe (their
+parallel loops take turns; BLAS calls do not hold the lock).
+"""
+import os
+import threading
+from functools import wraps
+
+import numba
+
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
+_LOCK = threading.Lock()
+
+
+def parallel_kernel(fn):
+    """numba.njit(cache=True, parallel=True) whose calls are serialized across Python threads."""
+    compiled = numba.njit(cache=True, parallel=True)(fn)
+
+    @wraps(fn)
+    def call(*args):
+        with _LOCK:
+            return compiled(*args)
+
+    call.compiled = compiled
+    return call
+
+
+@numba.njit(cache=True, inline="always")
+def valid_range(offset, stride, size, count):
+    """Indices q in [0, count) with 0 <= q*stride + offset < size, as [lo, hi)."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    last = size - 1 - offset
+    if last < 0:
+        return 0, 0
+    hi = last // stride + 1
+    hi = min(hi, count)
+    lo = min(lo, hi)
+    return lo, hi

@@ -1,0 +1,49 @@
+"""Gemm: Y = alpha * A' @ B' + beta * C, A' = A.T if transA, B' = B.T if transB.
+
+One class covers every opset: before 7 a `broadcast` attribute gated C's broadcasting (numpy
+broadcasting is a superset of both modes); since 11 C is optional.
+"""
+import numpy as np
+
+from refruntime.kernels.floats import as_compute, compute_dtype
+from refruntime.ops.base import OpRun
+
+
+class Gemm(OpRun):
+    def _run(self, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast=0):
+        if a.ndim != 2 or b.ndim != 2:
+            self.fail(f"A and B must be 2-D, got A {a.shape} and B {b.shape}")
+        a2 = a.T if transA else a
+        b2 = b.T if transB else b
+        if a2.shape[1] != b2.shape[0]:
+            self.fail(f"A is {_dims(a)}{' (transposed)' if transA else ''} but B is {_dims(b)}"
+                      f"{' (transposed)' if transB else ''}: inner dimensions {a2.shape[1]} and "
+                      f"{b2.shape[0]} differ")
+        m, n = a2.shape[0], b2.shape[1]
+        if c is not None and beta != 0:
+            try:
+                np.broadcast_shapes(c.shape, (m, n))
+            except ValueError:
+                self.fail(f"C of shape {c.shape} does not broadcast to the output shape ({m}, {n})")
+        if a.dtype.kind in "iu":  # integer Gemm (opset 11+): exact, no alpha/beta rounding games
+            y = a2 @ b2
+            if alpha != 1:
+                y = y * a.dtype.type(alpha)
+            if c is not None and beta != 0:
+                y = y + c * a.dtype.type(beta)
+            return (np.ascontiguousarray(y, dtype=a.dtype),)
+        dtype = compute_dtype(a.dtype)
+        y = np.matmul(as_compute(a2, dtype), as_compute(b2, dtype))
+        if alpha != 1.0:
+            y *= dtype.type(alpha)
+        if c is not None and beta != 0:
+            cc = as_compute(c, dtype)
+            if beta == 1.0:
+                y += cc
+            else:
+                y += dtype.type(beta) * cc
+        return (y if y.dtype == a.dtype else y.astype(a.dtype),)
+
+
+def _dims(x) -> str:
+    return "x".join(str(d) for d in x.shape)
