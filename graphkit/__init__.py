@@ -23,6 +23,28 @@ _LAZY = {
     "Value": "graphkit.ir",
     "Tensor": "graphkit.ir",
     "verify": "graphkit.verification",
+    # passes (each mutates the model in place and returns its Report)
+    "fold_constants": "graphkit.passes",
+    "prune": "graphkit.passes",
+    "fuse": "graphkit.passes",
+    "toposort": "graphkit.passes",
+    "simplify": "graphkit.passes",
+    # surgery
+    "find": "graphkit.surgery",
+    "insert_node": "graphkit.surgery",
+    "remove_node": "graphkit.surgery",
+    "replace_nodes": "graphkit.surgery",
+    "rename_value": "graphkit.surgery",
+    "rename_node": "graphkit.surgery",
+    "add_output": "graphkit.surgery",
+    "remove_output": "graphkit.surgery",
+    "set_input_shape": "graphkit.surgery",
+    "make_batch_symbolic": "graphkit.surgery",
+    "extract": "graphkit.surgery",
+    # pattern rewriter
+    "Pattern": "graphkit.rewriter",
+    "Rule": "graphkit.rewriter",
+    "rewrite": "graphkit.rewriter",
 }
 
 __all__ = sorted([*_LAZY, "GraphkitError", "LoadError", "SaveError", "GraphError", "UsageError",

@@ -18,19 +18,10 @@ from onnx import numpy_helper
 
 from graphkit.errors import LoadError, SaveError
 from graphkit.ir.tensor import _storage_nbytes, np_dtype
+from refruntime.external_data import UnsafeExternalData, check_location, resolve_location
 
 _TP = onnx.TensorProto
 ALIGNMENT = 64  # offsets of tensors written to a data file are multiples of this
-
-
-def check_location(location: str) -> None:
-    """Raise ValueError if `location` is not a plain relative path inside the model folder."""
-    if not location:
-        raise ValueError("empty location")
-    if os.path.isabs(location) or location.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", location):
-        raise ValueError(f"absolute location {location!r} is not allowed")
-    if any(part == ".." for part in re.split(r"[\\/]", location)):
-        raise ValueError(f"location {location!r} contains '..'")
 
 
 class MappedFile:
@@ -80,7 +71,6 @@ class Resolver:
 
     def __init__(self, base_dir: str | None):
         self.base_dir = base_dir
-        self._base_real = os.path.realpath(base_dir) if base_dir is not None else None
         self._files: dict[str, MappedFile] = {}
 
     def region(self, proto: onnx.TensorProto) -> ExternalRegion:
@@ -91,30 +81,29 @@ class Resolver:
             raise LoadError(f"tensor {name!r} uses external data ({location!r}) but the model was not "
                             f"loaded from a file; pass base_dir= to gk.load")
         try:
-            check_location(location)
-        except ValueError as exc:
-            raise LoadError(f"tensor {name!r}: unsafe external data location refused: {exc}") from None
-        full = os.path.join(self.base_dir, location)
-        real = os.path.realpath(full)
-        if os.path.commonpath([real, self._base_real]) != self._base_real:
-            raise LoadError(f"tensor {name!r}: external data location {location!r} resolves outside "
-                            f"the model folder (to {real}); refused")
+            real = resolve_location(self.base_dir, location, name)
+        except UnsafeExternalData as exc:
+            raise LoadError(str(exc)) from None
         mapped = self._files.get(real)
         if mapped is None:
             try:
                 st = os.stat(real)
-            except OSError:
-                raise LoadError(f"tensor {name!r}: external data file {location!r} not found in "
-                                f"{self.base_dir or '.'}") from None
-            if not os.path.isfile(real):
-                raise LoadError(f"tensor {name!r}: external data location {location!r} is not a file")
+            except OSError as exc:
+                raise LoadError(f"tensor {name!r}: cannot read external data file {location!r}: "
+                                f"{exc.strerror or exc}") from None
             mapped = self._files[real] = MappedFile(real, st.st_size)
+        if any(d < 0 for d in proto.dims):
+            raise LoadError(f"tensor {name!r}: negative dimension in shape {list(proto.dims)}")
         try:
             offset = int(info.get("offset", 0))
-            expected = _storage_nbytes(proto.data_type, int(np.prod(proto.dims, dtype=np.int64)))
+            elements = 1
+            for d in proto.dims:
+                elements *= int(d)
+            expected = _storage_nbytes(proto.data_type, elements)
             length = int(info["length"]) if "length" in info else expected
-        except ValueError:
-            raise LoadError(f"tensor {name!r}: bad offset/length in external data entry {info}") from None
+        except (ValueError, KeyError, TypeError):
+            raise LoadError(f"tensor {name!r}: bad offset/length or data type in external data entry "
+                            f"{info} (data type {proto.data_type})") from None
         if offset < 0 or length < 0:
             raise LoadError(f"tensor {name!r}: negative offset/length in external data entry {info}")
         if proto.data_type == _TP.STRING:

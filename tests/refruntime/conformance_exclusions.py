@@ -4,8 +4,25 @@ A case is run when every node in its model (subgraphs included) has a native ker
 here are skipped with their reason shown in the test report. Keep each reason specific.
 """
 
+_NARROW_FLOAT_ROUNDING = (
+    "expected data is onnx.reference's output, which rounds every intermediate of the expanded "
+    "Attention to fp16/bf16; refruntime computes narrow floats in float32 and rounds once (as ORT's "
+    "CPU EP does). Measured on the fp16 case: our Softmax is 1.5e-4 from the float64 truth, the output "
+    "differs from the expected by 4.9e-4 (1-2 ulps), beyond the case's rtol 1e-3 for small values"
+)
+
 # case name -> reason
-EXCLUDED: dict[str, str] = {}
+EXCLUDED: dict[str, str] = {
+    name: _NARROW_FLOAT_ROUNDING
+    for name in (
+        "test_attention_3d_causal_bf16_expanded",
+        "test_attention_4d_attn_mask_causal_bf16_expanded",
+        "test_attention_4d_causal_bf16_expanded",
+        "test_attention_4d_causal_fp16_expanded",
+        "test_attention_4d_causal_padded_kv_bf16_expanded",
+        "test_attention_4d_padded_kv_bf16_expanded",
+    )
+}
 
 # case-name prefixes excluded as a family (reason applies to every case starting with it)
 EXCLUDED_PREFIXES: dict[str, str] = {
