@@ -24,11 +24,11 @@ _LAZY = {
     "Tensor": "graphkit.ir",
     "verify": "graphkit.verification",
     # passes (each mutates the model in place and returns its Report)
-    "fold_constants": "graphkit.passes",
-    "prune": "graphkit.passes",
-    "fuse": "graphkit.passes",
-    "toposort": "graphkit.passes",
-    "simplify": "graphkit.passes",
+    "fold_constants": "graphkit.passes.api",
+    "prune": "graphkit.passes.api",
+    "fuse": "graphkit.passes.api",
+    "toposort": "graphkit.passes.api",
+    "simplify": "graphkit.passes.api",
     # surgery
     "find": "graphkit.surgery",
     "insert_node": "graphkit.surgery",
