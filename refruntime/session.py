@@ -20,13 +20,14 @@ from refruntime.feeds import graph_input_specs, validate_feeds
 from refruntime.plan import Options, PlanContext, build_plan
 from refruntime.profile import Profile
 from refruntime.registry import normalize_domain
+from refruntime.validate import check_opsets
 
 
 class Session:
     """Plan a model once, run it many times.
 
     Args:
-        model: path to an .onnx file, or a ModelProto.
+        model: path to an .onnx file, a ModelProto, or a graphkit Model.
         precision: "native" (the model's dtypes) or "float64" (the oracle: every floating value,
             initializers and intermediates included, is computed in float64).
         cast_outputs: in float64 mode, cast outputs back to their declared dtype.
@@ -48,6 +49,7 @@ class Session:
         self.cast_outputs = cast_outputs
         graph = self.model.graph
         opsets = {normalize_domain(o.domain): o.version for o in self.model.opset_import}
+        check_opsets(opsets)
         functions = {(f.domain, f.name): f for f in self.model.functions}
         self.context = PlanContext(opsets=opsets, options=options, functions=functions)
         self.plan = build_plan(graph, self.context)
@@ -88,6 +90,7 @@ class Session:
             checked = {k: _upcast(v) for k, v in checked.items()}
         values.update(checked)
         self.stopped_at = None
+        self.context.loop_iterations = 0
         try:
             values, captured, self.stopped_at = execute(self.plan, values, controls=controls)
         except StopRun as stop:
@@ -132,6 +135,10 @@ class Session:
 def _load(model) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         proto, base_dir = model, ""
+    elif hasattr(model, "to_proto"):  # a graphkit Model (duck-typed: refruntime never imports graphkit)
+        proto = model.to_proto()
+        source = getattr(model, "source_path", None)
+        base_dir = os.path.dirname(os.path.abspath(source)) if source else ""
     elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):
@@ -139,10 +146,14 @@ def _load(model) -> tuple[onnx.ModelProto, str]:
         try:
             proto = onnx.load(path, load_external_data=False)
         except Exception as exc:  # noqa: BLE001 - protobuf raises several types for bad bytes
-            raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            raise ModelError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {detail})") from None
         base_dir = os.path.dirname(os.path.abspath(path))
     else:
         raise ModelError(f"Session needs a path or an onnx.ModelProto, got {type(model).__name__}")
+    if not proto.HasField("graph"):
+        raise ModelError(f"{model if isinstance(model, (str, os.PathLike)) else 'the model'}: not an ONNX "
+                         "model (no graph)")
     if proto.functions:
         proto = _inline_functions(proto)
     return proto, base_dir
@@ -155,7 +166,8 @@ def _inline_functions(proto: onnx.ModelProto) -> onnx.ModelProto:
     try:
         return inliner.inline_local_functions(proto)
     except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"cannot inline the model's local functions: {exc}") from exc
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot inline the model's local functions: {detail}") from None
 
 
 def _upcast(value):
@@ -169,7 +181,10 @@ def _declared_dtype(graph, name):
 
     for vi in graph.output:
         if vi.name == name and vi.type.tensor_type.elem_type:
-            return to_numpy_dtype(vi.type.tensor_type.elem_type)
+            try:
+                return to_numpy_dtype(vi.type.tensor_type.elem_type)
+            except Exception:  # noqa: BLE001 - an unknown element type: keep the computed dtype
+                return None
     return None
 
 

@@ -51,3 +51,16 @@ def onnx_value_info(name):
     vi = ValueInfoProto()
     vi.name = name
     return vi
+
+
+@pytest.mark.parametrize("name", LIGHT_MODELS)
+def test_shipped_output_after_graphkit_folding(name):
+    import graphkit as gk
+
+    model, feeds, expected = shipped_case(name)
+    folded = gk.load(model)
+    report = gk.fold_constants(folded, size_limit=1e9)  # fc weights of AlexNet/VGG exceed the 1e8 default
+    assert not folded.graph.find(op="ConstantOfShape"), report
+    session = Session(folded, allow_fallback=False)
+    got = session.run(feeds)[session.output_names[0]]
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-7)
