@@ -11,6 +11,24 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from graphkit.errors import GraphkitError
+
+
+def _dtype_name(elem_type: int) -> str:
+    if not elem_type:
+        return "?"
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type).lower()
+    except ValueError:
+        return f"unknown-type-{elem_type}"
+
+
+def _itemsize(elem_type: int) -> int:
+    try:
+        return helper.tensor_dtype_to_np_dtype(elem_type).itemsize
+    except (KeyError, ValueError, TypeError):
+        return 0
+
 
 def _type_text(vi: onnx.ValueInfoProto) -> tuple[str, list]:
     t = vi.type
@@ -18,7 +36,7 @@ def _type_text(vi: onnx.ValueInfoProto) -> tuple[str, list]:
     if kind != "tensor_type":
         return (kind or "unknown", [])
     tt = t.tensor_type
-    dtype = onnx.TensorProto.DataType.Name(tt.elem_type).lower() if tt.elem_type else "?"
+    dtype = _dtype_name(tt.elem_type)
     if not tt.HasField("shape"):
         return dtype, None
     dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
@@ -50,8 +68,7 @@ def summarize(model) -> dict:
     node_count = _count_nodes(graph, histogram)
     initializer_names = {t.name for t in graph.initializer}
     params = sum(_tensor_numel(t) for t in graph.initializer)
-    param_bytes = sum(_tensor_numel(t) * helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-                      for t in graph.initializer if t.data_type)
+    param_bytes = sum(_tensor_numel(t) * _itemsize(t.data_type) for t in graph.initializer if t.data_type)
     # weights stored as Constant nodes count as parameters too (common in exported models)
     for node in graph.node:
         if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
@@ -95,14 +112,17 @@ def _summarize_ir(model) -> dict:
     for v in graph.initializers.values():
         t = v.const_value
         params += t.size
-        param_bytes += t.nbytes
+        try:
+            param_bytes += t.nbytes
+        except GraphkitError:  # an unknown element type: counted in parameters, not in bytes
+            pass
 
     def io(v):
         t = v.type
         kind = t.WhichOneof("value") if t is not None else None
         if kind not in (None, "tensor_type"):
             return {"name": v.name, "dtype": kind, "shape": []}
-        dtype = onnx.TensorProto.DataType.Name(v.elem_type).lower() if v.elem_type else "?"
+        dtype = _dtype_name(v.elem_type)
         shape = v.shape
         return {"name": v.name, "dtype": dtype,
                 "shape": None if shape is None else [("?" if d is None else d) for d in shape]}

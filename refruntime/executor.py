@@ -51,6 +51,14 @@ def execute(plan: Plan, values: dict, scope: Mapping | None = None,
     """
     env = ChainMap(values, scope) if scope is not None else values
     if controls is None or controls.is_plain:
+        if scope is None:
+            program = plan.program
+            if program is None:
+                from refruntime.plan_fusion import compile_program
+
+                program = plan.program = compile_program(plan) or False
+            if program:
+                return _run_program(program, values), {}, None
         for step in plan.steps:
             _run_step(step, env, values)
         return values, {}, None
@@ -79,6 +87,30 @@ def execute(plan: Plan, values: dict, scope: Mapping | None = None,
     return values, captured, None
 
 
+def _run_program(program, values: dict) -> dict:
+    """The plain path of a top-level plan: refruntime/plan_fusion.py's Program, values in slots."""
+    slots = [None] * program.n_slots
+    for name, i in program.sources:
+        slots[i] = values.get(name)
+    for step, run, ins, outs, frees, need, guard in program.steps:
+        inputs = [slots[i] for i in ins]
+        if guard is not None:
+            guard(inputs)
+        try:
+            outputs = run(*inputs)
+        except Exception as exc:  # noqa: BLE001 - reported with its node, as in _call
+            _raise_kernel_failure(step, inputs, exc)
+        if type(outputs) is not tuple or len(outputs) < need:
+            _check_outputs(step, outputs)
+        for i, value in zip(outs, outputs):
+            slots[i] = value
+        for i in frees:
+            slots[i] = None
+    for name, i in program.outputs:
+        values[name] = slots[i]
+    return values
+
+
 def _run_step(step: Step, env: Mapping, values: dict) -> None:
     inputs = [env[n] if n else None for n in step.inputs]
     _store(step, _call(step, inputs, env), values)
@@ -87,26 +119,47 @@ def _run_step(step: Step, env: Mapping, values: dict) -> None:
 
 def _call(step: Step, inputs: list, env: Mapping) -> tuple:
     kernel = step.kernel
+    if step.guard is not None:
+        step.guard(inputs)
     try:
         if kernel.needs_scope:
             outputs = kernel.run(*inputs, scope=env)
         else:
             outputs = kernel.run(*inputs)
-    except (RefRuntimeError, StopRun, KeyboardInterrupt):
-        raise
     except Exception as exc:  # noqa: BLE001 - every kernel failure is reported with its node
-        raise KernelError(
-            f"node {step.label!r} ({step.node.op_type}) failed on inputs {describe_arrays(inputs)}: "
-            f"{type(exc).__name__}: {exc}",
-            step.label, step.node.op_type,
-        ) from exc
+        _raise_kernel_failure(step, inputs, exc)
+    _check_outputs(step, outputs)
+    return outputs
+
+
+def _raise_kernel_failure(step: Step, inputs: list, exc: Exception):
+    """Re-raise a kernel's exception as the error type that names its node (called in `except`)."""
+    if isinstance(exc, (RefRuntimeError, StopRun)):
+        raise exc
+    if isinstance(exc, MemoryError):
+        from refruntime.errors import LimitError
+
+        raise LimitError(
+            f"node {step.label!r} ({step.node.op_type}) ran out of memory on inputs {describe_arrays(inputs)}: "
+            f"{exc or 'MemoryError'}"
+        ) from None
+    if isinstance(exc, RecursionError):
+        raise KernelError(f"node {step.label!r} ({step.node.op_type}): subgraphs nested too deeply",
+                          step.label, step.node.op_type) from None
+    raise KernelError(
+        f"node {step.label!r} ({step.node.op_type}) failed on inputs {describe_arrays(inputs)}: "
+        f"{type(exc).__name__}: {exc}",
+        step.label, step.node.op_type,
+    ) from exc
+
+
+def _check_outputs(step: Step, outputs) -> None:
     if not isinstance(outputs, (tuple, list)) or len(outputs) < sum(1 for n in step.outputs if n):
         raise KernelError(
             f"node {step.label!r} ({step.node.op_type}): kernel returned "
             f"{len(outputs) if isinstance(outputs, (tuple, list)) else type(outputs).__name__} outputs, "
             f"node declares {len(step.outputs)}", step.label, step.node.op_type,
         )
-    return outputs
 
 
 def _store(step: Step, outputs: Iterable, values: dict) -> None:

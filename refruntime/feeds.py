@@ -1,14 +1,14 @@
 """Check feeds against the graph's declared inputs before anything runs."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from onnx import GraphProto, ValueInfoProto
 
 from refruntime.dtypes import to_numpy_dtype
-from refruntime.errors import FeedError
+from refruntime.errors import FeedError, ModelError
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,10 @@ def input_spec(vi: ValueInfoProto, optional: bool = False) -> InputSpec:
     if t.WhichOneof("value") != "tensor_type":
         return InputSpec(vi.name, None, None, optional)
     tt = t.tensor_type
-    dtype = to_numpy_dtype(tt.elem_type) if tt.elem_type else None
+    try:
+        dtype = to_numpy_dtype(tt.elem_type) if tt.elem_type else None
+    except Exception:  # noqa: BLE001 - onnx raises KeyError/ValueError for unknown enum values
+        raise ModelError(f"graph input {vi.name!r} has an unknown element type {tt.elem_type}") from None
     if not tt.HasField("shape"):
         return InputSpec(vi.name, dtype, None, optional)
     dims = []
@@ -85,7 +88,7 @@ def validate_feeds(feeds: Mapping[str, object], specs: list[InputSpec]) -> dict[
 def _as_array(name: str, value: object, spec: InputSpec) -> np.ndarray:
     try:
         array = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001 - any conversion failure is the user's feed
+    except Exception as exc:
         raise FeedError(f"input {name!r}: cannot convert {type(value).__name__} to an array: {exc}") from exc
     if array.dtype == object:
         raise FeedError(f"input {name!r}: expected a {spec.dtype} array, got {type(value).__name__}")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from onnx import GraphProto, NodeProto, numpy_helper
 
-from refruntime.errors import ModelError
+from refruntime.errors import ModelError, RefRuntimeError
 from refruntime.fallback import FallbackKernel
 from refruntime.registry import find_native, normalize_domain
 
@@ -24,7 +24,7 @@ class Options:
     precision: str = "native"          # "native" or "float64" (the oracle mode)
     allow_fallback: bool = True        # False: a node without native kernel is an error
     max_tensor_bytes: int = 1 << 34    # refuse to allocate tensors larger than this (16 GiB)
-    max_loop_iterations: int = 10_000_000
+    max_loop_iterations: int = 1_000_000  # per run, all Loop nodes together (nested loops too)
     base_dir: str = ""                 # folder of the model file, for external data
 
 
@@ -35,8 +35,9 @@ class PlanContext:
     opsets: dict[str, int]
     options: Options
     functions: dict = field(default_factory=dict)
+    loop_iterations: int = 0  # Loop iterations of the current run (Session.run resets it)
 
-    def subplan(self, graph: GraphProto, outer_names: frozenset[str]) -> "Plan":
+    def subplan(self, graph: GraphProto, outer_names: frozenset[str]) -> Plan:
         return build_plan(graph, self, outer_names)
 
 
@@ -49,6 +50,7 @@ class Step:
     outputs: tuple[str, ...]     # "" marks an omitted optional output
     frees: tuple[str, ...] = ()  # values read for the last time here
     is_fallback: bool = False
+    guard: Any = None            # guard(inputs) raises LimitError before a too-large output (limits.py)
 
     @property
     def label(self) -> str:
@@ -63,6 +65,9 @@ class Plan:
     input_names: list[str]
     output_names: list[str]
     outer_names: frozenset[str] = frozenset()
+    # the plain executor path's compiled form (refruntime/plan_fusion.py), built at its first run;
+    # False when the plan runs through the dict loop
+    program: Any = None
 
 
 def subgraph_free_names(graph: GraphProto) -> set[str]:
@@ -158,19 +163,95 @@ def _name(node: NodeProto) -> str:
     return f"{node.name!r} ({node.op_type})" if node.name else f"<{node.op_type} -> {list(node.output)}>"
 
 
-def load_initializers(graph: GraphProto, base_dir: str = "") -> dict[str, np.ndarray]:
+def load_initializers(graph: GraphProto, base_dir: str = "", max_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Initializers as arrays. External data goes through refruntime.external_data's checks; a
+    tensor whose data does not match its header, or above `max_bytes`, is a ModelError naming it."""
     values = {}
     for tensor in graph.initializer:
-        values[tensor.name] = numpy_helper.to_array(tensor, base_dir=base_dir)
+        values[tensor.name] = tensor_to_array(tensor, base_dir, max_bytes, "initializer")
     for sparse in graph.sparse_initializer:
-        from onnx.reference.op_run import to_sparse_tensor
+        name = sparse.values.name
+        try:
+            from onnx.reference.op_run import to_sparse_tensor
 
-        values[sparse.values.name] = to_sparse_tensor(sparse).todense()
+            dims = [int(d) for d in sparse.dims]
+            if any(d < 0 for d in dims):
+                raise ValueError(f"negative dimension in shape {dims}")
+            _check_bytes(name, dims, sparse.values.data_type, max_bytes, "sparse initializer")
+            values[name] = to_sparse_tensor(sparse).todense()
+        except RefRuntimeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed sparse tensor fails in many ways
+            raise ModelError(f"sparse initializer {name!r} is malformed: {type(exc).__name__}: {exc}") from None
     return values
 
 
+def tensor_to_array(tensor, base_dir: str = "", max_bytes: int | None = None, what: str = "tensor") -> np.ndarray:
+    """A TensorProto as a numpy array, with its header checked against its data first."""
+    from onnx import TensorProto
+
+    from refruntime.external_data import UnsafeExternalData, read_external, storage_nbytes
+
+    name = tensor.name
+    dims = [int(d) for d in tensor.dims]
+    if any(d < 0 for d in dims):
+        raise ModelError(f"{what} {name!r}: negative dimension in shape {dims}")
+    _check_bytes(name, dims, tensor.data_type, max_bytes, what)
+    try:
+        if tensor.data_location == TensorProto.EXTERNAL:
+            return read_external(tensor, base_dir)
+        if tensor.HasField("raw_data") and tensor.data_type != TensorProto.STRING:
+            count = 1
+            for d in dims:
+                count *= d
+            need = storage_nbytes(tensor.data_type, count)
+            if len(tensor.raw_data) != need:
+                raise ModelError(f"{what} {name!r}: raw_data has {len(tensor.raw_data)} bytes, its dtype and "
+                                 f"shape {dims} need {need}")
+        return numpy_helper.to_array(tensor)
+    except UnsafeExternalData as exc:
+        raise ModelError(str(exc)) from None
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - numpy_helper raises ValueError, KeyError, TypeError...
+        raise ModelError(f"{what} {name!r} (data type {tensor.data_type}, shape {dims}) is malformed: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
+def _check_bytes(name: str, dims: list[int], data_type: int, max_bytes: int | None, what: str) -> None:
+    from refruntime.dtypes import to_numpy_dtype
+    from refruntime.errors import LimitError
+
+    try:
+        itemsize = to_numpy_dtype(data_type).itemsize
+    except Exception:  # noqa: BLE001 - unknown enum values raise KeyError/ValueError
+        raise ModelError(f"{what} {name!r}: unknown data type {data_type}") from None
+    count = 1
+    for d in dims:
+        count *= d
+    if max_bytes is not None and count * itemsize > max_bytes:
+        raise LimitError(f"{what} {name!r} of shape {dims} needs {count * itemsize} bytes, above "
+                         f"max_tensor_bytes={max_bytes}")
+
+
 def make_kernel(node: NodeProto, context: PlanContext):
-    """(kernel, is_fallback) for a node, native first."""
+    """(kernel, is_fallback) for a node, native first. The node is checked against its schema
+    first; any other failure while building its kernel is a ModelError naming the node."""
+    from refruntime.errors import RefRuntimeError
+
+    try:
+        return _make_kernel(node, context)
+    except RefRuntimeError:
+        raise
+    except RecursionError:
+        raise ModelError(f"node {_name(node)}: subgraphs nested too deeply to plan") from None
+    except Exception as exc:
+        raise ModelError(f"node {_name(node)}: cannot prepare its kernel: {type(exc).__name__}: {exc}") from exc
+
+
+def _make_kernel(node: NodeProto, context: PlanContext):
+    from refruntime.validate import check_node
+
     domain = normalize_domain(node.domain)
     opset = context.opsets.get(domain)
     if opset is None:
@@ -180,6 +261,7 @@ def make_kernel(node: NodeProto, context: PlanContext):
             f"node {_name(node)}: domain {domain or 'ai.onnx'!r} has no opset import in the model "
             f"(imports: {sorted(context.opsets)})"
         )
+    check_node(node, domain, opset)
     native = find_native(domain, node.op_type, opset)
     if native is not None:
         return native(node, opset, context), False
@@ -190,18 +272,27 @@ def make_kernel(node: NodeProto, context: PlanContext):
             f"node {_name(node)}: no native kernel for {domain or 'ai.onnx'}::{node.op_type} at "
             f"opset {opset} and fallback is disabled"
         )
+    if any(t.data_location == 1 for a in node.attribute for t in ([a.t] if a.HasField("t") else []) + list(a.tensors)):
+        from refruntime.errors import UnsupportedOpError
+
+        raise UnsupportedOpError(f"node {_name(node)}: a tensor attribute with external data is only supported "
+                                 f"by native kernels, and {node.op_type} has none")
     return FallbackKernel(node, context.opsets, context.functions), True
 
 
 def build_plan(graph: GraphProto, context: PlanContext, outer_names: frozenset[str] = frozenset()) -> Plan:
-    initializers = load_initializers(graph, context.options.base_dir)
+    initializers = load_initializers(graph, context.options.base_dir, context.options.max_tensor_bytes)
     input_names = [i.name for i in graph.input]
     available = set(input_names) | set(initializers) | set(outer_names)
     ordered = topological_order(graph, available)
+    from refruntime.limits import make_guard
+
     steps = []
     for index, node in enumerate(ordered):
         kernel, is_fallback = make_kernel(node, context)
-        steps.append(Step(index, node, kernel, tuple(node.input), tuple(node.output), is_fallback=is_fallback))
+        step = Step(index, node, kernel, tuple(node.input), tuple(node.output), is_fallback=is_fallback)
+        step.guard = make_guard(node, context.options, step.label)
+        steps.append(step)
     output_names = [o.name for o in graph.output]
     for name in output_names:
         if name not in available and not any(name in s.outputs for s in steps):

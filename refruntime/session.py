@@ -32,6 +32,11 @@ class Session:
             initializers and intermediates included, is computed in float64).
         cast_outputs: in float64 mode, cast outputs back to their declared dtype.
         allow_fallback: let ops without a native kernel run through onnx.reference.
+        max_tensor_bytes: refuse (LimitError) to build any tensor larger than this (default 16 GiB).
+        max_loop_iterations: bound on Loop iterations per run, all loops together (default 1M).
+
+    A malformed model (unsafe external data, unknown opset, a node that does not fit its schema,
+    a cycle...) raises ModelError here, not later in a kernel.
     """
 
     def __init__(self, model: str | os.PathLike | onnx.ModelProto, *, precision: str = "native",

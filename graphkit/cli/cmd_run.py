@@ -12,6 +12,7 @@ onnx.reference fallback.
 from __future__ import annotations
 
 HELP = "run a model on refruntime (random or .npz inputs) and summarize its outputs"
+MAX_RANDOM_INPUT_BYTES = 1 << 31  # a model declaring a huge input must not make us allocate it
 
 
 def add_arguments(parser) -> None:
@@ -62,6 +63,12 @@ def random_feeds(specs, shapes: dict, seed: int) -> dict:
         else:
             shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in (spec.shape or ()))
         dtype = spec.dtype
+        nbytes = dtype.itemsize
+        for d in shape:
+            nbytes *= d
+        if nbytes > MAX_RANDOM_INPUT_BYTES:
+            raise UsageError(f"input {spec.name!r} of shape {shape} would need {nbytes} bytes of random data "
+                             f"(limit {MAX_RANDOM_INPUT_BYTES}); pass a smaller --shape or --inputs")
         if dtype.kind == "f" or dtype.name in ("bfloat16",) or dtype.name.startswith("float8"):
             value = rng.standard_normal(shape).astype(dtype)
         elif dtype.kind in "iu":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import onnx
 
+from graphkit.errors import LoadError
 from graphkit.io.external_data import Resolver
 from graphkit.ir.attributes import GRAPH_TYPES, Attributes, decode
 from graphkit.ir.graph import Graph
@@ -35,6 +36,12 @@ def model_from_proto(proto: onnx.ModelProto, base_dir: str | None = None) -> Mod
     model.model_version = proto.model_version
     model.doc_string = proto.doc_string
     model.metadata_props = {p.key: p.value for p in proto.metadata_props}
+    try:
+        "".join([model.producer_name, model.producer_version, model.domain, model.doc_string,
+                 *model.metadata_props, *model.metadata_props.values(), *(o.domain for o in proto.opset_import)])
+    except TypeError:
+        raise LoadError("a text field of the model (producer, domain, doc string, metadata or opset domain) "
+                        "is not valid UTF-8; the file is malformed") from None
     model.functions = list(proto.functions)
     model.training_info = list(proto.training_info)
     model.configuration = list(proto.configuration)
@@ -47,6 +54,19 @@ def _tensor(t: onnx.TensorProto, resolver: Resolver) -> Tensor:
     if t.data_location == _EXTERNAL:
         return Tensor.from_proto(t, resolver.region(t))
     return Tensor.from_proto(t)
+
+
+def _check_text(gp: onnx.GraphProto, scope: dict) -> None:
+    """protobuf (upb) hands string fields holding invalid UTF-8 back as bytes; refuse such a file
+    here rather than fail later in a surgery or at save. `str.join` does the type check in C."""
+    try:
+        "".join(scope)
+        "".join([p.op_type + p.domain + p.name for p in gp.node] + [gp.name])
+    except TypeError:
+        bad = [n for n in scope if isinstance(n, bytes)]
+        bad += [v for p in gp.node for v in (p.op_type, p.domain, p.name) if isinstance(v, bytes)]
+        raise LoadError(f"graph {gp.name!r}: a name is not valid UTF-8 ({bad[:1]!r}); the file is "
+                        "malformed") from None
 
 
 def _graph(gp: onnx.GraphProto, outer, resolver: Resolver, parent: Node | None) -> Graph:
@@ -148,6 +168,7 @@ def _graph(gp: onnx.GraphProto, outer, resolver: Resolver, parent: Node | None) 
     prev._next = head
     head._prev = prev
     g._count = count
+    _check_text(gp, scope)
 
     for node, p in with_graphs:
         def make_graph(sub, _node=node):

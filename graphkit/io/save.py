@@ -2,7 +2,11 @@
 
 Atomicity: the model (and its data file) are written to temporary files in the destination
 folder, then moved into place with os.replace — data file first, model last. On any failure the
-temporaries are removed and the destination is untouched.
+temporaries are removed and the destination is untouched. The pair is swapped as one step: the
+data file it replaces is kept (hard-linked, else renamed) until the model file is in place, and put
+back if moving the model fails, so a failed save never leaves a new data file next to an old model.
+Only a crash of the machine between the two renames can still leave a new data file next to the
+old model; saving again repairs it.
 
 Overwriting policy:
 * The path you name is overwritten if it exists (`overwrite=False` refuses instead) — this
@@ -22,6 +26,7 @@ from __future__ import annotations
 import gc
 import os
 import tempfile
+import uuid
 
 import onnx
 
@@ -99,6 +104,9 @@ def save(model: Model, path: str | os.PathLike, *, external_data: bool | None = 
 
         try:
             proto = model_to_proto(model, tensor_hook=hook)
+        except UnicodeDecodeError as exc:  # upb hands invalid UTF-8 string fields back as bytes
+            raise SaveError(f"cannot save {path}: a name or text field of the model is not valid UTF-8 "
+                            f"({exc.object[:40]!r}); the file it was loaded from is malformed") from None
         finally:
             if data_fh is not None:
                 _close(data_fh)
@@ -110,10 +118,13 @@ def save(model: Model, path: str | os.PathLike, *, external_data: bool | None = 
             fh.write(blob)
             fh.flush()
             os.fsync(fh.fileno())
-        if data_path is not None:
-            os.replace(temps[0], data_path)
-        os.replace(temps[-1], path)
+        if data_path is None:
+            os.replace(temps[-1], path)
+        else:
+            _replace_pair(temps[0], data_path, temps[-1], path, temps)
         temps.clear()
+    except SaveError:
+        raise
     except OSError as exc:
         raise SaveError(f"cannot save {path}: {exc.strerror or exc}") from None
     finally:
@@ -124,6 +135,37 @@ def save(model: Model, path: str | os.PathLike, *, external_data: bool | None = 
                 pass
         if was_enabled:
             gc.enable()
+
+
+def _replace_pair(data_tmp: str, data_path: str, model_tmp: str, model_path: str, temps: list[str]) -> None:
+    """Move the data file then the model file into place; if the model move fails, restore the
+    previous data file (or remove the new one) before re-raising."""
+    backup = None
+    if os.path.lexists(data_path):
+        backup = os.path.join(os.path.dirname(data_path),
+                              f".{os.path.basename(data_path)}.{uuid.uuid4().hex}.old")
+        try:
+            os.link(data_path, backup, follow_symlinks=False)
+        except OSError:
+            os.replace(data_path, backup)  # no hard links here: move it aside instead
+        temps.append(backup)  # removed on the way out, whatever happens
+    os.replace(data_tmp, data_path)
+    try:
+        os.replace(model_tmp, model_path)
+    except BaseException:
+        try:
+            if backup is not None:
+                os.replace(backup, data_path)
+            else:
+                os.unlink(data_path)
+        except OSError:
+            pass
+        raise
+    if backup is not None:
+        try:
+            os.unlink(backup)
+        except OSError:
+            pass
 
 
 def _temp(folder: str, stem: str, temps: list[str]):

@@ -28,7 +28,12 @@ def np_dtype(elem_type: int) -> np.dtype | None:
     """numpy dtype of an ONNX element type (None for UNDEFINED)."""
     if not elem_type:
         return None
-    return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, ValueError, TypeError):
+        from graphkit.errors import GraphError
+
+        raise GraphError(f"unknown ONNX element type {elem_type}") from None
 
 
 def elem_type_of(dtype) -> int:
@@ -145,7 +150,14 @@ class Tensor:
             return self._array
         if self._external is not None:
             return self._external.array(self._proto.data_type, self.shape, self.size)
-        return numpy_helper.to_array(self._proto)
+        try:
+            return numpy_helper.to_array(self._proto)
+        except Exception as exc:  # noqa: BLE001 - a header that does not match the data, unknown dtype...
+            from graphkit.errors import GraphError
+
+            proto = self._proto
+            raise GraphError(f"tensor {proto.name!r} (data type {proto.data_type}, shape {list(proto.dims)}) is "
+                             f"malformed: {type(exc).__name__}: {exc}") from None
 
     def __array__(self, dtype=None, copy=None):
         array = self.numpy()

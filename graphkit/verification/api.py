@@ -13,7 +13,13 @@ from graphkit.errors import UsageError
 from graphkit.verification.compare import Tolerance, array_summary, compare
 from graphkit.verification.feeds import make_feeds
 from graphkit.verification.graph import parse_shape, topo_nodes, with_input_shapes
-from graphkit.verification.per_node import Progress, compare_per_node, constant_values, find_origins, origin_inputs
+from graphkit.verification.per_node import (
+    Progress,
+    compare_per_node,
+    constant_values,
+    find_origins,
+    origin_inputs,
+)
 from graphkit.verification.reduce import ValueSource, judge, reduce_mismatch
 from graphkit.verification.report import OutputComparison, Report
 from graphkit.verification.runtimes import RUNTIME_NAMES, Runtime, RuntimeFailure, make_runtime
@@ -233,11 +239,20 @@ def _load(model, what: str) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         return model, model.graph.name or "<model>"
     if isinstance(model, (str, os.PathLike)):
+        from graphkit.errors import LoadError
+        from refruntime.external_data import UnsafeExternalData, inline_external_data
+
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise UsageError(f"{what} file not found: {path}")
         try:
-            return onnx.load(path), path
-        except Exception as exc:
-            raise UsageError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
+            proto = onnx.load(path, load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
+            raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+        if not proto.HasField("graph"):
+            raise LoadError(f"{path}: not an ONNX model (no graph)")
+        try:  # external data through the same safety checks as gk.load and Session
+            return inline_external_data(proto, os.path.dirname(os.path.abspath(path))), path
+        except UnsafeExternalData as exc:
+            raise LoadError(f"{path}: {exc}") from None
     raise UsageError(f"{what} must be a path or an onnx.ModelProto, got {type(model).__name__}")

@@ -39,7 +39,10 @@ def make_feeds(model: onnx.ModelProto, inputs=None, seed: int = 0,
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type") or not tt.elem_type:
             raise UsageError(f"input {vi.name!r} is not a typed tensor; pass its value with --inputs")
-        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        try:
+            dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        except Exception:  # noqa: BLE001 - unknown enum values raise KeyError/ValueError
+            raise UsageError(f"input {vi.name!r} has an unknown element type {tt.elem_type}") from None
         shape = shapes.get(vi.name) or _static_shape(vi)
         feeds[vi.name] = _random(rng, dtype, shape)
     return feeds
@@ -61,8 +64,17 @@ def _static_shape(vi: onnx.ValueInfoProto) -> tuple[int, ...]:
     return tuple(dims)
 
 
+MAX_RANDOM_INPUT_BYTES = 1 << 31  # a model declaring a huge input must not make us allocate it
+
+
 def _random(rng: np.random.Generator, dtype: np.dtype, shape: tuple) -> np.ndarray:
     dtype = np.dtype(dtype)
+    nbytes = dtype.itemsize
+    for d in shape:
+        nbytes *= int(d)
+    if nbytes > MAX_RANDOM_INPUT_BYTES:
+        raise UsageError(f"a random input of shape {tuple(shape)} would need {nbytes} bytes (limit "
+                         f"{MAX_RANDOM_INPUT_BYTES}); pass a smaller --shape or --inputs")
     if dtype.kind == "f":
         return rng.standard_normal(shape).astype(dtype)
     if dtype.kind in "iu":

@@ -21,11 +21,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from onnx import AttributeProto, NodeProto, numpy_helper
+from onnx import AttributeProto, NodeProto
 
 
-def decode_attribute(attr: AttributeProto) -> Any:
-    """Python value of one attribute: ints/floats/str, lists of them, numpy tensors, GraphProtos."""
+def decode_attribute(attr: AttributeProto, base_dir: str = "") -> Any:
+    """Python value of one attribute: ints/floats/str, lists of them, numpy tensors, GraphProtos.
+    Tensors go through the plan's checks (external data only inside `base_dir`)."""
     t = attr.type
     if t == AttributeProto.FLOAT:
         return float(attr.f)
@@ -34,7 +35,9 @@ def decode_attribute(attr: AttributeProto) -> Any:
     if t == AttributeProto.STRING:
         return attr.s.decode("utf-8", errors="replace")
     if t == AttributeProto.TENSOR:
-        return numpy_helper.to_array(attr.t)
+        from refruntime.plan import tensor_to_array
+
+        return tensor_to_array(attr.t, base_dir, what=f"attribute {attr.name!r} tensor")
     if t == AttributeProto.GRAPH:
         return attr.g
     if t == AttributeProto.FLOATS:
@@ -44,7 +47,9 @@ def decode_attribute(attr: AttributeProto) -> Any:
     if t == AttributeProto.STRINGS:
         return [s.decode("utf-8", errors="replace") for s in attr.strings]
     if t == AttributeProto.TENSORS:
-        return [numpy_helper.to_array(x) for x in attr.tensors]
+        from refruntime.plan import tensor_to_array
+
+        return [tensor_to_array(x, base_dir, what=f"attribute {attr.name!r} tensor") for x in attr.tensors]
     if t == AttributeProto.GRAPHS:
         return list(attr.graphs)
     if t == AttributeProto.SPARSE_TENSOR:
@@ -72,7 +77,8 @@ class OpRun:
         self.context = context  # the PlanContext: opsets, options, functions (subgraph planning)
         self.options = context.options if context is not None else None
         self.num_outputs = len(node.output)
-        self.attributes = {a.name: decode_attribute(a) for a in node.attribute}
+        base_dir = getattr(self.options, "base_dir", "") or ""
+        self.attributes = {a.name: decode_attribute(a, base_dir) for a in node.attribute}
         self.prepare()
 
     def prepare(self) -> None:

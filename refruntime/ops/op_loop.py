@@ -3,7 +3,8 @@
 Body inputs: (iteration_num, condition, loop-carried...); body outputs: (condition,
 loop-carried..., scan outputs...). Node outputs: the final loop-carried values, then each scan
 output stacked over the iterations. `Options.max_loop_iterations` bounds both the trip count and
-a while-loop whose condition stays true (LimitError naming the node).
+a while-loop whose condition stays true (LimitError naming the node); it also bounds the
+iterations of all Loop nodes of one run together, so nested loops cannot multiply past it.
 """
 import numpy as np
 
@@ -43,11 +44,19 @@ class Loop(OpRun):
         body_in = self.body.input_names
         values = list(carried)
         scans = [[] for _ in range(self.n_scan)]
+        max_bytes = getattr(self.options, "max_tensor_bytes", None)
+        scan_bytes = [0] * self.n_scan
         i = 0
+        context = self.context
         while keep_going and (trip is None or i < trip):
             if trip is None and limit is not None and i >= limit:
                 self._limit(f"the loop condition is still true after max_loop_iterations={limit} "
                             "iterations")
+            if limit is not None and context is not None:
+                context.loop_iterations += 1
+                if context.loop_iterations > limit:
+                    self._limit(f"the run's loops together passed max_loop_iterations={limit} iterations "
+                                "(nested loops count together)")
             feeds = {body_in[0]: np.array(i, dtype=np.int64), body_in[1]: np.array(keep_going)}
             feeds.update(zip(body_in[2:], values))
             outs = self.body.run(feeds, scope)
@@ -55,6 +64,10 @@ class Loop(OpRun):
             values = outs[1:1 + self.n_carried]
             for k, v in enumerate(outs[1 + self.n_carried:]):
                 scans[k].append(v)
+                scan_bytes[k] += getattr(v, "nbytes", 0)
+                if max_bytes is not None and scan_bytes[k] > max_bytes:
+                    self._limit(f"scan output {k} grows past max_tensor_bytes={max_bytes} after {i + 1} "
+                                "iterations")
             i += 1
         stacked = []
         for k, items in enumerate(scans):

@@ -56,6 +56,8 @@ class Scan_9(OpRun):
         length = length or 0
         names = self.body.input_names
         outputs = [[] for _ in range(self.k)]
+        max_bytes = getattr(self.options, "max_tensor_bytes", None)
+        sizes = [0] * self.k
         for t in range(length):
             feeds = dict(zip(names[:self.n], states))
             feeds.update((names[self.n + j], x[t]) for j, x in enumerate(scan_inputs))
@@ -63,6 +65,13 @@ class Scan_9(OpRun):
             states = outs[:self.n]
             for k, v in enumerate(outs[self.n:]):
                 outputs[k].append(np.asarray(v))
+                sizes[k] += outputs[k][-1].nbytes
+                if max_bytes is not None and sizes[k] > max_bytes:
+                    from refruntime.errors import LimitError
+
+                    name = self.node.name or self.node.output[0]
+                    raise LimitError(f"node {name!r} (Scan): scan output {k} grows past "
+                                     f"max_tensor_bytes={max_bytes} after {t + 1} iterations")
         results = []
         for k, items in enumerate(outputs):
             if not items:

@@ -1,0 +1,107 @@
+"""Checks of a model against the ONNX operator schemas, done once at plan time.
+
+One generic check for every node of a standard domain (no per-kernel code): the opset imports are
+versions onnx knows, the op exists at the model's opset, the node has a number of inputs and
+outputs its schema allows with every required one present, each attribute is defined for the op and
+has the schema's type, and required attributes are there. A violation is a ModelError naming the
+node, the attribute or input, and what was expected, before any kernel is built, so a malformed
+model fails at Session creation rather than with a TypeError deep inside a kernel.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import onnx
+from onnx import AttributeProto, NodeProto, defs
+
+from refruntime.errors import ModelError, UnsupportedOpError
+
+STANDARD_DOMAINS = ("", "ai.onnx.ml", "ai.onnx.preview.training")
+_SINGLE = defs.OpSchema.FormalParameterOption.Single
+_VARIADIC = defs.OpSchema.FormalParameterOption.Variadic
+
+
+@lru_cache(maxsize=1)
+def known_opset_versions() -> dict[str, int]:
+    """Newest opset version onnx knows, per standard domain."""
+    newest: dict[str, int] = {}
+    for schema in defs.get_all_schemas_with_history():
+        newest[schema.domain] = max(newest.get(schema.domain, 0), schema.since_version)
+    newest[""] = max(newest.get("", 0), defs.onnx_opset_version())
+    return newest
+
+
+def check_opsets(opsets: dict[str, int]) -> None:
+    """Raise ModelError for an opset import onnx cannot know (0, negative, or newer than onnx)."""
+    known = known_opset_versions()
+    for domain, version in opsets.items():
+        label = domain or "ai.onnx"
+        if version < 1:
+            raise ModelError(f"opset import {label!r} has version {version}; versions start at 1")
+        newest = known.get(domain)
+        if newest is not None and version > newest:
+            raise ModelError(f"opset import {label!r} has version {version}, but the newest version this "
+                             f"onnx ({onnx.__version__}) knows is {newest}")
+
+
+@lru_cache(maxsize=4096)
+def _schema(op_type: str, opset: int, domain: str):
+    try:
+        return defs.get_schema(op_type, opset, domain)
+    except defs.SchemaError:
+        return None
+
+
+def _label(node: NodeProto) -> str:
+    return f"{node.name!r} ({node.op_type})" if node.name else f"<{node.op_type} -> {list(node.output)}>"
+
+
+def _type_name(t: int) -> str:
+    try:
+        return AttributeProto.AttributeType.Name(t)
+    except ValueError:
+        return f"type {t}"
+
+
+def check_node(node: NodeProto, domain: str, opset: int) -> None:
+    """Validate one node of a standard domain against its schema (see module doc)."""
+    if domain not in STANDARD_DOMAINS:
+        return
+    schema = _schema(node.op_type, opset, domain)
+    if schema is None:
+        if _schema(node.op_type, known_opset_versions().get(domain, opset), domain) is not None:
+            raise UnsupportedOpError(f"node {_label(node)}: op {node.op_type!r} does not exist at opset "
+                                     f"{opset} of domain {domain or 'ai.onnx'!r} (it was introduced later)")
+        return  # unknown op: the kernel lookup says so
+    where = f"node {_label(node)}"
+    _check_arity(where, "input", list(node.input), schema.inputs, schema.min_input, schema.max_input)
+    _check_arity(where, "output", list(node.output), schema.outputs, schema.min_output, schema.max_output)
+    seen = set()
+    for attr in node.attribute:
+        if attr.name in seen:
+            raise ModelError(f"{where}: attribute {attr.name!r} is given twice")
+        seen.add(attr.name)
+        spec = schema.attributes.get(attr.name)
+        if spec is None:
+            raise ModelError(f"{where}: attribute {attr.name!r} is not defined for {node.op_type} at opset "
+                             f"{opset} (it has: {', '.join(sorted(schema.attributes)) or 'none'})")
+        if attr.ref_attr_name:
+            continue  # a function-body reference, resolved on inlining
+        if attr.type != int(spec.type):
+            raise ModelError(f"{where}: attribute {attr.name!r} must be {_type_name(int(spec.type))}, "
+                             f"got {_type_name(attr.type)}")
+    missing = sorted(name for name, spec in schema.attributes.items() if spec.required and name not in seen)
+    if missing:
+        raise ModelError(f"{where}: required attribute(s) {', '.join(repr(m) for m in missing)} missing")
+
+
+def _check_arity(where: str, kind: str, names: list[str], formals, least: int, most: int) -> None:
+    if len(names) > most:
+        raise ModelError(f"{where}: has {len(names)} {kind}s; {least}..{most} allowed")
+    for i, formal in enumerate(formals):
+        if formal.option == _VARIADIC:
+            if i == len(formals) - 1 and len(names) < least:
+                raise ModelError(f"{where}: has {len(names)} {kind}s; at least {least} needed")
+            break
+        if formal.option == _SINGLE and (i >= len(names) or not names[i]):
+            raise ModelError(f"{where}: required {kind} {i} ({formal.name!r}) is missing")
