@@ -2,6 +2,8 @@
 
     python tools/bench_runtime.py                 # every model of MODELS at its batches
     python tools/bench_runtime.py --rounds 30 --warm-cache
+    python tools/bench_runtime.py --models SimpleCNN --skip onnx.reference
+    python tools/bench_runtime.py --startup       # start-up of `graphkit run` (warm and cold cache)
 
 All runtimes of one (model, batch) are timed in the same run, in interleaved rounds (one call of
 each per round) after a warm-up call, and the medians are compared; slow runtimes stop after
@@ -13,7 +15,12 @@ The first refruntime call includes numba's JIT compile; by default numba's on-di
 at an empty folder so that this cost is measured cold (`--warm-cache` keeps the usual cache).
 
 To add a model, add a `Model` to MODELS: a builder returning the torch module, the input shape
-without batch, and the batches to run.
+without batch, and the batches to run; or `light=` the name of one of the onnx package's light
+zoo models. Their weights are ConstantOfShape nodes: the tool folds them into initializers first
+(`graphkit.fold_constants`), as any deployment would, and makes the batch axis symbolic when a
+model is run at more than one batch size.
+
+To add a runtime (e.g. graphkit's own), add its name to RUNTIMES and a maker to `runner_makers`.
 """
 from __future__ import annotations
 
@@ -34,9 +41,10 @@ from graphkit.demo.compare import ORT_THREADS
 @dataclass
 class Model:
     name: str
-    build: Callable[[], object]  # -> torch.nn.Module in eval mode, seeded weights
+    build: Callable[[], object] | None  # -> torch.nn.Module in eval mode, seeded weights
     input_shape: tuple[int, ...]  # without the batch dimension
     batches: tuple[int, ...] = (1, 64)
+    light: str = ""  # name of an onnx light zoo model (then `build` is None: onnx runtimes only)
 
 
 def _simple_cnn():
@@ -47,9 +55,13 @@ def _simple_cnn():
 
 MODELS = [
     Model("SimpleCNN", _simple_cnn, (1, 28, 28)),
-    # later: light VGG19 / ResNet50 / SqueezeNet, e.g. Model("SqueezeNet", _squeezenet, (3, 224, 224))
+    Model("VGG19", None, (3, 224, 224), (1,), light="light_vgg19"),
+    Model("ResNet50", None, (3, 224, 224), (1,), light="light_resnet50"),
+    Model("SqueezeNet", None, (3, 224, 224), (1, 8), light="light_squeezenet"),
 ]
-RUNTIMES = ("ref", "ort", "torch", "onnx.reference")
+RUNTIMES = ("ref", "ort", "torch", "onnx.reference")  # graphkit's runtime goes here when it exists
+#: runtimes so slow that they get no warm-up call and at least one timed call within --budget
+SLOW = frozenset({"onnx.reference"})
 
 
 # --- FLOPs and the roofline ----------------------------------------------------------------
@@ -93,44 +105,167 @@ def sgemm_gflops(n: int = 1024, repeats: int = 7) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+# --- models ----------------------------------------------------------------------------------
+def light_model(name: str, out_dir: str, symbolic_batch: bool) -> str:
+    """The light zoo model with its ConstantOfShape weights folded into initializers, saved to a
+    file (batch axis symbolic if asked). Returns the path."""
+    import onnx
+
+    source = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"{name}.onnx")
+    path = os.path.join(out_dir, f"{name}.folded.onnx")
+    try:
+        import graphkit as gk
+
+        model = gk.load(source)
+        gk.fold_constants(model, size_limit=1 << 31)  # VGG19's fc6 weight is 411 MB
+        if symbolic_batch:
+            gk.make_batch_symbolic(model)
+        gk.save(model, path)
+    except (ImportError, AttributeError):  # graphkit without its passes: fold with refruntime itself
+        onnx.save(_fold_constant_of_shape(onnx.load(source), symbolic_batch), path)
+    # these models (IR 3) list every weight as a graph input too, so runtimes must treat the weights
+    # as overridable feeds (ORT then skips its constant-based optimizations): make them constants
+    model = onnx.load(path)
+    initialized = {t.name for t in model.graph.initializer}
+    inputs = [vi for vi in model.graph.input if vi.name not in initialized]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    model.ir_version = max(model.ir_version, 4)
+    onnx.save(model, path)
+    return path
+
+
+def _fold_constant_of_shape(model, symbolic_batch: bool):
+    """ConstantOfShape nodes whose shape is an initializer become initializers (computed by
+    refruntime's own kernel)."""
+    from onnx import numpy_helper
+
+    from refruntime import Session  # noqa: F401 - the kernels below are refruntime's
+    from refruntime.ops.op_constant_of_shape import ConstantOfShape
+
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    keep, new = [], []
+    for node in graph.node:
+        if node.op_type == "ConstantOfShape" and node.input[0] in inits:
+            (value,) = ConstantOfShape(node, 9, None).run(inits[node.input[0]])
+            new.append(numpy_helper.from_array(value, node.output[0]))
+        else:
+            keep.append(node)
+    del graph.node[:]
+    graph.node.extend(keep)
+    graph.initializer.extend(new)
+    produced = {t.name for t in new}
+    live = [vi for vi in graph.input if vi.name not in produced]
+    del graph.input[:]
+    graph.input.extend(live)
+    if symbolic_batch:
+        for vi in graph.input:
+            if vi.name not in inits and vi.type.tensor_type.shape.dim:
+                vi.type.tensor_type.shape.dim[0].dim_param = "N"
+    return model
+
+
+def model_input(path: str) -> str:
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    initialized = {t.name for t in graph.initializer}
+    return next(vi.name for vi in graph.input if vi.name not in initialized)
+
+
 # --- runtimes --------------------------------------------------------------------------------
-def onnx_reference_runner(path: str):
-    from onnx.reference import ReferenceEvaluator
-
-    from graphkit.demo.export import INPUT
-
-    evaluator = ReferenceEvaluator(path)
-    return lambda x: evaluator.run(None, {INPUT: x})[0]
-
-
-def runners_for(path: str, net) -> tuple[dict, float]:
-    """The runtimes of RUNTIMES for one model, and the seconds refruntime took to plan it."""
+def runner_makers(path: str, net) -> dict[str, Callable[[], Callable]]:
+    """One maker per runtime of RUNTIMES; a runtime without a maker for this model is skipped."""
     from graphkit.demo import compare
 
-    start = time.perf_counter()
-    ref = compare.ref_runner(path)
-    plan_s = time.perf_counter() - start
-    runners = {"ref": ref, "ort": compare.ort_runner(path), "torch": compare.torch_runner(net),
-               "onnx.reference": onnx_reference_runner(path)}
-    return runners, plan_s
+    name = model_input(path)
+
+    def ref():
+        from refruntime import Session
+
+        session = Session(path)
+        return lambda x: next(iter(session.run({name: x}).values()))
+
+    def ort():
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = ORT_THREADS, 1
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see compare.ort_runner
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return lambda x: session.run(None, {name: x})[0]
+
+    def reference():
+        from onnx.reference import ReferenceEvaluator
+
+        evaluator = ReferenceEvaluator(path)
+        return lambda x: evaluator.run(None, {name: x})[0]
+
+    makers = {"ref": ref, "ort": ort, "onnx.reference": reference}
+    if net is not None:
+        makers["torch"] = lambda: compare.torch_runner(net)
+    return makers
+
+
+@dataclass
+class Timings:
+    outputs: dict
+    latency: dict
+    first_call: dict
+    errors: dict
+
+
+def time_interleaved(runners: dict, x: np.ndarray, rounds: int, budget_s: float) -> Timings:
+    """One warm-up call each (none for SLOW runtimes: their first call is timed), then `rounds`
+    interleaved rounds; a runtime stops once its timed calls have used `budget_s` seconds."""
+    m = Timings({}, {}, {}, {})
+    times: dict[str, list[float]] = {}
+    for name, fn in runners.items():
+        try:
+            start = time.perf_counter()
+            m.outputs[name] = fn(x)
+            m.first_call[name] = time.perf_counter() - start
+            times[name] = [m.first_call[name]] if name in SLOW else []
+        except Exception as exc:  # noqa: BLE001 - a runtime failure is a result to show
+            m.errors[name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    for _ in range(rounds):
+        for name, spent in times.items():
+            if sum(spent) <= budget_s:
+                start = time.perf_counter()
+                runners[name](x)
+                spent.append(time.perf_counter() - start)
+    m.latency = {name: statistics.median(spent) for name, spent in times.items() if spent}
+    return m
 
 
 # --- one model -------------------------------------------------------------------------------
 def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
     import onnx
 
-    from graphkit.demo import compare
     from graphkit.demo.export import export
 
-    net = spec.build()
-    path = export(net, spec.name, args.exporter, out_dir)
-    runners, plan_s = runners_for(path, net)
+    if spec.light:
+        net, source = None, "light zoo, constants folded"
+        path = light_model(spec.light, out_dir, symbolic_batch=len(spec.batches) > 1)
+    else:
+        net, source = spec.build(), f"{args.exporter} export"
+        path = export(net, spec.name, args.exporter, out_dir)
+    runners, plan_s = {}, 0.0
+    for name, make in runner_makers(path, net).items():
+        if name in args.skip:
+            continue
+        start = time.perf_counter()
+        runners[name] = make()
+        if name == "ref":
+            plan_s = time.perf_counter() - start
     model = onnx.load(path)
     ops = ", ".join(sorted({n.op_type for n in model.graph.node}))
-    lines = [f"{spec.name} ({args.exporter} export, ops {ops}; refruntime plan {plan_s * 1e3:.0f} ms)"]
+    lines = [f"{spec.name} ({source}, ops {ops}; refruntime plan {plan_s * 1e3:.0f} ms)"]
     for batch in spec.batches:
         x = np.random.default_rng(batch).standard_normal((batch, *spec.input_shape), dtype=np.float32)
-        m = compare.run_interleaved(runners, x, repeats=args.rounds, budget_s=args.budget)
+        m = time_interleaved(runners, x, args.rounds, args.budget)
         gflop = count_flops(model, batch) / 1e9
         ort = m.latency.get("ort")
         first = m.first_call.get("ref")
@@ -138,11 +273,14 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
             lines.append(f"  first refruntime call (batch {batch}): {first:.2f} s = median + "
                          f"{first - m.latency['ref']:.2f} s of numba compile/warm-up")
         for name in RUNTIMES:
+            if name not in runners:
+                continue
             if name in m.errors:
                 lines.append(f"  {spec.name:<10} {batch:>5} {name:<15} failed: {m.errors[name]}")
                 continue
             t = m.latency[name]
-            err = float(np.abs(m.outputs[name] - m.outputs["ort"]).max()) if "ort" in m.outputs else float("nan")
+            err = (float(np.abs(m.outputs[name] - m.outputs["ort"]).max()) if "ort" in m.outputs
+                   else float("nan"))
             ratio = f"{t / ort:8.2f}" if ort else "       -"
             lines.append(f"  {spec.name:<10} {batch:>5} {name:<15} {t * 1e3:10.2f} {ratio} "
                          f"{gflop / t:8.2f} {100 * gflop / t / roofline:6.1f}% {err:9.1e}")
@@ -157,16 +295,26 @@ def main(argv=None) -> int:
     parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo")
     parser.add_argument("--warm-cache", action="store_true", help="use numba's usual on-disk cache")
     parser.add_argument("--models", nargs="+", default=[m.name for m in MODELS])
+    parser.add_argument("--skip", nargs="+", default=[], choices=RUNTIMES, help="runtimes not to run")
+    parser.add_argument("--startup", action="store_true",
+                        help="only measure start-up: a fresh `graphkit run` of SimpleCNN, warm and cold cache")
     args = parser.parse_args(argv)
+    if args.startup:
+        return startup(args)
     with tempfile.TemporaryDirectory(prefix="bench_runtime_") as tmp:
         if not args.warm_cache:
             os.environ["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba")  # read when numba is imported
+        # torch's OpenMP threads spin-wait after each call and starve the runtime timed next to it
+        # (measured: refruntime 104 -> 43 ms on SimpleCNN batch 64 without the spinning); like ORT's
+        # allow_spinning=0 above, they must sleep when idle for interleaved timings to be independent
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads libgomp
         import torch
 
         roofline = sgemm_gflops()
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; numpy sgemm 1024^3: "
               f"{roofline:.1f} GFLOP/s (roofline); onnxruntime CPU {ORT_THREADS} threads; torch "
-              f"{torch.get_num_threads()} threads; numba cache {'usual' if args.warm_cache else 'cold'}")
+              f"{torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); numba cache "
+              f"{'usual' if args.warm_cache else 'cold'}")
         print(f"  {'model':<10} {'batch':>5} {'runtime':<15} {'median ms':>10} {'x ORT':>8} "
               f"{'GFLOP/s':>8} {'%roof':>7} {'|err| ORT':>9}")
         for spec in MODELS:
@@ -177,6 +325,47 @@ def main(argv=None) -> int:
             print(f"note: sgemm measured {again:.1f} GFLOP/s after the runs: the machine was busier at "
                   f"the start, so %roof above is overstated by up to {again / roofline:.1f}x")
     return 0
+
+
+# --- start-up ----------------------------------------------------------------------------------
+def startup(args, repeats: int = 5) -> int:
+    """Wall time of a fresh process's `graphkit run SimpleCNN.onnx` (start to printed result): with
+    numba's on-disk cache warm (median of `repeats`), and with NUMBA_CACHE_DIR pointed at an empty
+    folder (the first process ever: every kernel it uses is compiled)."""
+    import subprocess
+
+    from graphkit.demo.export import export
+
+    with tempfile.TemporaryDirectory(prefix="bench_startup_") as tmp:
+        path = export(_simple_cnn(), "SimpleCNN", args.exporter, tmp)
+        command = [os.path.join(os.path.dirname(sys.executable), "graphkit"), "run", path]
+
+        def once(env=None) -> float:
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            return time.perf_counter() - start
+
+        cold = []
+        for i in range(2):
+            env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, f"cold{i}"))
+            cold.append(once(env))
+        once()  # fill the usual cache
+        warm = [once() for _ in range(repeats)]
+        bare = [_seconds([sys.executable, "-c", "import numpy, onnx"]) for _ in range(3)]
+    print(f"graphkit run SimpleCNN ({args.exporter} export), fresh process, start to printed result:")
+    print(f"  warm numba cache: median {statistics.median(warm):.2f} s of {repeats} "
+          f"(min {min(warm):.2f} s); `python -c 'import numpy, onnx'` alone: {statistics.median(bare):.2f} s")
+    print(f"  cold numba cache (empty NUMBA_CACHE_DIR): {', '.join(f'{t:.2f} s' for t in cold)} "
+          f"= warm + {statistics.median(cold) - statistics.median(warm):.2f} s of compile")
+    return 0
+
+
+def _seconds(command) -> float:
+    import subprocess
+
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

@@ -35,6 +35,21 @@ def parallel_kernel(fn):
     return call
 
 
+def serial_kernel(fn):
+    """numba.njit(cache=True) of a loop also built by `parallel_kernel` (prange runs as range).
+
+    The copy gets its own qualified name, so that numba's on-disk cache (keyed by qualified name
+    and line, not by the parallel flag) keeps the two builds apart."""
+    import types
+
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__,
+                              fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + "_serial"
+    copy.__module__ = fn.__module__
+    copy.__doc__ = fn.__doc__
+    return numba.njit(cache=True)(copy)
+
+
 @numba.njit(cache=True, inline="always")
 def valid_range(offset, stride, size, count):
     """Indices q in [0, count) with 0 <= q*stride + offset < size, as [lo, hi)."""

@@ -37,8 +37,7 @@ class _BatchNormBase(OpRun):
         self._check(x, (scale, b, mean, var), per_activation)
         dtype = compute_dtype(x.dtype)
         # folding the four parameter vectors is O(C): done per run so fed parameters never go stale
-        s64 = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
-        s, t = s64.astype(dtype), (b.astype(np.float64) - mean.astype(np.float64) * s64).astype(dtype)
+        s, t = affine_parameters(scale, b, mean, var, epsilon, dtype)
         xc = as_compute(x, dtype)
         if per_activation:
             y = xc * s
@@ -51,6 +50,21 @@ class _BatchNormBase(OpRun):
             scale_shift(x3, s, t, y)
             y = y.reshape(x.shape)
         return y if y.dtype == x.dtype else y.astype(x.dtype)
+
+
+def affine_parameters(scale, b, mean, var, epsilon, dtype):
+    """(s, t) in `dtype` with Y = X * s + t per channel, computed in float64. Shared with the
+    Conv epilogue that absorbs a BatchNormalization (refruntime/plan_fusion.py), so that fused
+    and unfused results are bitwise equal."""
+    s64 = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+    return s64.astype(dtype), (b.astype(np.float64) - mean.astype(np.float64) * s64).astype(dtype)
+
+
+def is_inference(kernel) -> bool:
+    """True for a per-channel inference BatchNormalization node (output Y alone)."""
+    a = kernel.attributes
+    return (isinstance(kernel, _BatchNormBase) and not kernel._extra_outputs
+            and not a.get("training_mode", 0) and a.get("spatial", 1) == 1)
 
 
 class BatchNormalization_7(_BatchNormBase):

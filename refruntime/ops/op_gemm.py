@@ -33,7 +33,9 @@ class Gemm(OpRun):
                 y = y + c * a.dtype.type(beta)
             return (np.ascontiguousarray(y, dtype=a.dtype),)
         dtype = compute_dtype(a.dtype)
-        y = np.matmul(as_compute(a2, dtype), as_compute(b2, dtype))
+        from refruntime.kernels.blas import matmul
+
+        y = matmul(as_compute(a2, dtype), as_compute(b2, dtype))
         if alpha != 1.0:
             y *= dtype.type(alpha)
         if c is not None and beta != 0:

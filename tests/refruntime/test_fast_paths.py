@@ -1,0 +1,202 @@
+"""The plain path's fast code (plan_fusion's fused steps and slots, the numba im2col/epilogue and
+MaxPool loops) against the step-by-step path on random shapes and attributes.
+
+The step-by-step loop (taken whenever a debugging feature is on, here `profile=True`) runs every
+node unfused, so `run(feeds)` and `run(feeds, profile=True)` must agree bitwise in float32.
+"""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from refruntime import Session
+
+RNG = np.random.default_rng(0)
+
+
+def _model(nodes, inputs, outputs, initializers, opset=17, dtype=TensorProto.FLOAT):
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info(n, dtype, None) for n in inputs],
+        [helper.make_tensor_value_info(n, dtype, None) for n in outputs],
+        [numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _both(session, feeds):
+    fast = session.run(feeds)
+    plain = session.run(feeds, profile=True)
+    return fast, plain
+
+
+def _conv_case(rng, nd, tail):
+    """A Conv with random geometry followed by `tail` ops; returns (model, feeds)."""
+    group = int(rng.choice([1, 1, 2]))
+    cin = group * int(rng.integers(1, 4))
+    cout = group * int(rng.integers(1, 4))
+    k = [int(rng.integers(1, 4)) for _ in range(nd)]
+    strides = [int(rng.integers(1, 3)) for _ in range(nd)]
+    dil = [int(rng.integers(1, 3)) for _ in range(nd)]
+    pads = [int(rng.integers(0, 2)) for _ in range(2 * nd)]
+    size = [int(rng.integers(6, 11)) for _ in range(nd)]
+    batch = int(rng.integers(1, 4))
+    w = rng.standard_normal((cout, cin // group, *k)).astype(np.float32)
+    inits = {"W": w}
+    conv_inputs = ["X", "W"]
+    if rng.random() < 0.7:
+        inits["B"] = rng.standard_normal(cout).astype(np.float32)
+        conv_inputs.append("B")
+    nodes = [helper.make_node("Conv", conv_inputs, ["c"], group=group, kernel_shape=k, strides=strides,
+                              dilations=dil, pads=pads)]
+    last = "c"
+    for op in tail:
+        out = f"{op.lower()}_out"
+        if op == "BatchNormalization":
+            inits.update(s=rng.uniform(0.5, 1.5, cout).astype(np.float32),
+                         bb=rng.standard_normal(cout).astype(np.float32),
+                         m=rng.standard_normal(cout).astype(np.float32),
+                         v=rng.uniform(0.5, 1.5, cout).astype(np.float32))
+            nodes.append(helper.make_node(op, [last, "s", "bb", "m", "v"], [out], epsilon=1e-3))
+        elif op == "Clip":
+            inits.update(lo=np.array(-0.5, np.float32), hi=np.array(0.75, np.float32))
+            nodes.append(helper.make_node(op, [last, "lo", "hi"], [out]))
+        else:
+            nodes.append(helper.make_node(op, [last], [out]))
+        last = out
+    x = rng.standard_normal((batch, cin, *size)).astype(np.float32)
+    return _model(nodes, ["X"], [last], inits), {"X": x}
+
+
+TAILS = [("Relu",), ("BatchNormalization",), ("BatchNormalization", "Relu"), ("Clip",),
+         ("BatchNormalization", "Clip"), ()]
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_fused_conv_chain_equals_unfused(seed):
+    rng = np.random.default_rng(seed)
+    nd = [2, 2, 1, 3][seed % 4]
+    tail = TAILS[seed % len(TAILS)]
+    model, feeds = _conv_case(rng, nd, tail)
+    session = Session(model)
+    fast, plain = _both(session, feeds)
+    if tail:
+        assert len(session.plan.program.fused) == 1, session.plan.program.fused
+    (name,) = session.output_names
+    np.testing.assert_array_equal(fast[name], plain[name])
+    # and the chain against float64 (a plain numpy check of the whole pipeline's accuracy)
+    oracle = Session(model, precision="float64").run(feeds)[name]
+    np.testing.assert_allclose(fast[name], oracle, rtol=1e-4, atol=1e-4)
+
+
+def test_one_plan_runs_any_batch():
+    rng = np.random.default_rng(1)
+    model, feeds = _conv_case(rng, 2, ("BatchNormalization", "Relu"))
+    session = Session(model)
+    x = feeds["X"]
+    for batch in (1, 64, 3, 1):
+        xb = np.resize(x, (batch, *x.shape[1:])).astype(np.float32)
+        fast, plain = _both(session, {"X": xb})
+        np.testing.assert_array_equal(fast[session.output_names[0]], plain[session.output_names[0]])
+
+
+def test_large_batch_uses_chunks_and_matches_per_image():
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    model = _model([helper.make_node("Conv", ["X", "W"], ["Y"], pads=[1, 1, 1, 1])], ["X"], ["Y"], {"W": w})
+    x = rng.standard_normal((40, 8, 20, 20)).astype(np.float32)
+    session = Session(model)
+    whole = session.run({"X": x})["Y"]
+    single = np.concatenate([session.run({"X": x[i:i + 1]})["Y"] for i in range(len(x))])
+    np.testing.assert_allclose(whole, single, rtol=1e-5, atol=1e-5)
+
+
+def test_float64_oracle_takes_the_unfused_route():
+    rng = np.random.default_rng(3)
+    model, feeds = _conv_case(rng, 2, ("BatchNormalization", "Relu"))
+    session = Session(model)
+    (name,) = session.output_names
+    # float64 oracle: step by step, in float64
+    got = Session(model, precision="float64").run(feeds)[name]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(session.run(feeds)[name], got, rtol=1e-4, atol=1e-4)
+
+
+def test_fusion_respects_other_readers_outputs_and_fed_parameters():
+    w = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    relu = helper.make_node("Relu", ["c"], ["r"])
+    # the Conv output is also a graph output: not fused, both values returned
+    m1 = _model([helper.make_node("Conv", ["X", "W"], ["c"]), relu], ["X"], ["c", "r"], {"W": w})
+    s1 = Session(m1)
+    x = RNG.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    out = s1.run({"X": x})
+    assert s1.plan.program.fused == []
+    np.testing.assert_array_equal(out["r"], np.maximum(out["c"], 0))
+    # two readers of the Conv output: not fused
+    m2 = _model([helper.make_node("Conv", ["X", "W"], ["c"]), relu, helper.make_node("Neg", ["c"], ["n"])],
+                ["X"], ["r", "n"], {"W": w})
+    s2 = Session(m2)
+    out = s2.run({"X": x})
+    assert s2.plan.program.fused == []
+    np.testing.assert_array_equal(out["r"], np.maximum(-out["n"], 0))
+    # BN parameters that are graph inputs (a feed may replace them): the BN is not absorbed
+    c = 4
+    params = {"s": np.ones(c, np.float32), "bb": np.zeros(c, np.float32), "m": np.zeros(c, np.float32),
+              "v": np.ones(c, np.float32)}
+    m3 = _model([helper.make_node("Conv", ["X", "W"], ["c"]),
+                 helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["y"])],
+                ["X", "s", "bb", "m", "v"], ["y"], {"W": w, **params})
+    s3 = Session(m3)
+    fed = {"X": x, **params, "bb": np.full(c, 5.0, np.float32)}
+    fast, plain = _both(s3, fed)
+    assert s3.plan.program.fused == []
+    np.testing.assert_array_equal(fast["y"], plain["y"])
+    assert fast["y"].mean() > 3  # the fed bias was used
+
+
+def test_capture_and_hooks_see_unfused_intermediates():
+    rng = np.random.default_rng(4)
+    model, feeds = _conv_case(rng, 2, ("BatchNormalization", "Relu"))
+    session = Session(model)
+    got = session.run(feeds, capture="all")
+    assert {"c", "batchnormalization_out", "relu_out"} <= set(got)
+    np.testing.assert_array_equal(got["relu_out"], np.maximum(got["batchnormalization_out"], 0))
+    seen = []
+    session.run(feeds, after=lambda step, inputs, outputs: seen.append(step.node.op_type))
+    assert seen == ["Conv", "BatchNormalization", "Relu"]
+    fast = session.run(feeds)
+    np.testing.assert_array_equal(fast["relu_out"], got["relu_out"])
+
+
+def test_gemm_relu_fused_equals_unfused():
+    a = RNG.standard_normal((5, 7)).astype(np.float32)
+    b = RNG.standard_normal((3, 7)).astype(np.float32)
+    c = RNG.standard_normal(3).astype(np.float32)
+    model = _model([helper.make_node("Gemm", ["A", "B", "C"], ["g"], transB=1, alpha=0.5),
+                    helper.make_node("Relu", ["g"], ["y"])], ["A"], ["y"], {"B": b, "C": c})
+    session = Session(model)
+    fast, plain = _both(session, {"A": a})
+    assert len(session.plan.program.fused) == 1
+    np.testing.assert_array_equal(fast["y"], plain["y"])
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_max_pool_fast_paths_match_the_indices_kernel(seed):
+    """The values-only numba loops (2x2 and general) against the kernel that also computes indices."""
+    rng = np.random.default_rng(seed)
+    nd = [2, 2, 1, 3][seed % 4]
+    k = [2] * nd if seed % 2 == 0 else [int(rng.integers(1, 4)) for _ in range(nd)]
+    strides = [2] * nd if seed % 2 == 0 else [int(rng.integers(1, 3)) for _ in range(nd)]
+    pads = [0] * (2 * nd) if seed % 2 == 0 else [int(rng.integers(0, min(k) // 2 + 1)) for _ in range(2 * nd)]
+    attrs = {"kernel_shape": k, "strides": strides, "pads": pads, "ceil_mode": int(seed % 3 == 1)}
+    x = rng.standard_normal((2, 3, *[int(rng.integers(4, 10)) for _ in range(nd)])).astype(np.float32)
+    if seed % 5 == 0:
+        x.flat[rng.integers(0, x.size, 3)] = np.nan
+    values = Session(_model([helper.make_node("MaxPool", ["X"], ["Y"], **attrs)], ["X"], ["Y"], {}))
+    with_indices = _model([helper.make_node("MaxPool", ["X"], ["Y", "I"], **attrs)], ["X"], ["Y", "I"], {})
+    with_indices.graph.output[1].type.tensor_type.elem_type = TensorProto.INT64
+    want = Session(with_indices).run({"X": x})["Y"]
+    got = values.run({"X": x})["Y"]
+    nan = np.isnan(want) | np.isnan(got)
+    # the indices kernel skips NaN (it compares with >); the values path propagates it, as numpy's
+    # maximum did: equal wherever neither has a NaN
+    np.testing.assert_array_equal(got[~nan], want[~nan])
+    assert np.isnan(got).sum() >= np.isnan(want).sum()
