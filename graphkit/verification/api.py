@@ -19,6 +19,7 @@ from graphkit.verification.per_node import (
     constant_values,
     find_origins,
     origin_inputs,
+    unused_values,
 )
 from graphkit.verification.reduce import ValueSource, judge, reduce_mismatch
 from graphkit.verification.report import OutputComparison, Report
@@ -116,8 +117,12 @@ def _verify_runtimes(model, label, names, feeds, tol, per_node, oracle, module, 
                 report.notes.append(f"{rt.name} has no intermediates; compared on outputs only")
             if rt.keeps_all_values:
                 report.notes.append(f"{rt.name} holds every intermediate during a run (its own memory use)")
+        unused = unused_values(model.graph)
+        if unused:
+            report.notes.append(f"{len(unused)} value(s) nothing reads were not compared: {', '.join(sorted(unused)[:5])}"
+                                + (" ..." if len(unused) > 5 else ""))
         _per_node(report, model, topo_nodes(model.graph), baseline, comparable, feeds, tol, oracle, reduce,
-                  show, skip=constant_values(model.graph))
+                  show, skip=constant_values(model.graph) | unused)
     for rt in live:
         rt.close()
     return report
@@ -142,7 +147,7 @@ def _verify_against(model, label, against, against_label, runtime, feeds, tol, p
         against_nodes = topo_nodes(against.graph)
         known = {n for info in against_nodes for n in info.outputs}
         _per_node(report, model, topo_nodes(model.graph), reference, [candidate], feeds, tol, False, reduce,
-                  show, skip=constant_values(model.graph), known=known, against=against,
+                  show, skip=constant_values(model.graph) | unused_values(model.graph), known=known, against=against,
                   against_nodes=against_nodes)
     return report
 

@@ -85,6 +85,19 @@ def constant_values(graph: onnx.GraphProto) -> set[str]:
     return const - initializer_names(graph)
 
 
+def unused_values(graph: onnx.GraphProto) -> set[str]:
+    """Node outputs that no node reads and that are not graph outputs (e.g. Dropout's mask).
+    Runtimes fill such values as they like (ORT leaves an opset-7 Dropout mask at zeros), and
+    nothing downstream depends on them, so they do not decide a verdict."""
+    read = {o.name for o in graph.output}
+    for node in graph.node:
+        read.update(n for n in node.input if n)
+        for attr in node.attribute:  # subgraphs may read outer values by name
+            for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                read.update(n for sub in g.node for n in sub.input if n)
+    return {o for node in graph.node for o in node.output if o and o not in read}
+
+
 def compare_per_node(nodes: list[NodeInfo], baseline: Runtime, others: list[Runtime], feeds: dict,
                      tol: Tolerance, skip: set[str] = frozenset(), known: set[str] | None = None,
                      progress: Callable[[str], None] | None = None,

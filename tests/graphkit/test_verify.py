@@ -192,3 +192,23 @@ def test_usage_errors():
         gk.verify(model, runtimes=("ref", "module"))
     with pytest.raises(gk.UsageError, match="not inputs of the model"):
         gk.verify(model, inputs={"nope": np.zeros(1)})
+
+
+def test_values_nothing_reads_do_not_decide_the_verdict():
+    """Opset-7 Dropout's mask is unused; ORT leaves it at zeros where ref returns ones."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    nodes = [helper.make_node("Dropout", ["x"], ["d", "mask"], name="drop"),
+             helper.make_node("Relu", ["d"], ["y"], name="relu")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 7)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    import graphkit as gk
+
+    report = gk.verify(model, runtimes=("ref", "ort"), per_node=True)
+    assert report.passed, report.table()
+    assert any("mask" in note for note in report.notes)
