@@ -7,7 +7,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from refruntime.kernels.jit import parallel_kernel
+from refruntime.kernels.jit import parallel_kernel, serial_kernel
+
+#: output elements x window taps from which `max_pool_values` runs in parallel
+PARALLEL_MIN_WORK = 1 << 22
 
 
 @parallel_kernel
@@ -112,3 +115,52 @@ def average_pool(x, y, include_pad, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, 
                     else:
                         y[n, c, z, yy, q] = np.nan
 
+
+
+@numba.njit(cache=True, inline="always")
+def _nan_max(v, m):
+    """max(v, m) where a NaN wins (np.maximum's rule)."""
+    return v if (v > m or v != v) else m  # noqa: PLR0124 - v != v is the NaN test
+
+
+def _max_pool_values(xp, y, kd, kh, kw, sd, sh, sw, dd, dh, dw):
+    """y = max over each window of xp (N, C, D, H, W), already padded (`spatial.padded_input`) so
+    that every window lies inside; NaN wins, as with np.maximum. The window is a product of three
+    axes, so the maximum is taken one axis at a time (W, then H, then D): O(output x (kd+kh+kw))
+    instead of O(output x kd*kh*kw)."""
+    n_img, channels, depth, height, _ = xp.shape
+    _, _, od, oh, ow = y.shape
+    for nc in prange(n_img * channels):
+        n = nc // channels
+        c = nc % channels
+        rows = np.empty((depth, height, ow), dtype=y.dtype)  # max along W
+        for z in range(depth):
+            for r in range(height):
+                src = xp[n, c, z, r]
+                dst = rows[z, r]
+                for q in range(ow):
+                    dst[q] = src[q * sw]
+                for e in range(1, kw):
+                    for q in range(ow):
+                        dst[q] = _nan_max(src[q * sw + e * dw], dst[q])
+        cols = np.empty((depth, oh, ow), dtype=y.dtype)  # then along H
+        for z in range(depth):
+            for yy in range(oh):
+                dst = cols[z, yy]
+                dst[:] = rows[z, yy * sh]
+                for b in range(1, kh):
+                    src = rows[z, yy * sh + b * dh]
+                    for q in range(ow):
+                        dst[q] = _nan_max(src[q], dst[q])
+        for z in range(od):  # then along D
+            for yy in range(oh):
+                dst = y[n, c, z, yy]
+                dst[:] = cols[z * sd, yy]
+                for a in range(1, kd):
+                    src = cols[z * sd + a * dd, yy]
+                    for q in range(ow):
+                        dst[q] = _nan_max(src[q], dst[q])
+
+
+max_pool_values = parallel_kernel(_max_pool_values)
+max_pool_values_serial = serial_kernel(_max_pool_values)

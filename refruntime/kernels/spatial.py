@@ -51,6 +51,19 @@ def check_window_attributes(kernel, auto_pad: str, nd: int | None = None, **list
             kernel.fail(f"{name} must be non-negative, got {list(value)}")
 
 
+def check_pool_attributes(kernel) -> None:
+    """MaxPool/AveragePool's plan-time checks: kernel_shape present with 1 to 3 values, then the
+    window attributes (`check_window_attributes`) against its length."""
+    a = kernel.attributes
+    if "kernel_shape" not in a:
+        kernel.fail("the kernel_shape attribute is required")
+    nd = len(a["kernel_shape"])
+    if not 1 <= nd <= 3:
+        kernel.fail(f"kernel_shape {a['kernel_shape']} must have 1 to 3 values")
+    check_window_attributes(kernel, a.get("auto_pad", "NOTSET"), nd, strides=a.get("strides"),
+                            dilations=a.get("dilations"), pads=a.get("pads"), kernel_shape=a["kernel_shape"])
+
+
 def window_geometry(kernel, in_shape, kernel_shape, strides=None, dilations=None, pads=None,
                     auto_pad: str = "NOTSET", ceil_mode: int = 0) -> Geometry:
     """Output spatial shape and begin/end pads of a sliding window (Conv and pooling rules).

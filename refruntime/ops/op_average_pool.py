@@ -8,21 +8,13 @@ reaches past the end padding never count.
 import numpy as np
 
 from refruntime.kernels.floats import as_compute, compute_dtype
-from refruntime.kernels.spatial import check_window_attributes, to_3d_shape, window_geometry
+from refruntime.kernels.spatial import check_pool_attributes, to_3d_shape, window_geometry
 from refruntime.ops.base import OpRun
 
 
 class AveragePool(OpRun):
     def prepare(self):
-        a = self.attributes
-        if "kernel_shape" not in a:
-            self.fail("the kernel_shape attribute is required")
-        nd = len(a["kernel_shape"])
-        if not 1 <= nd <= 3:
-            self.fail(f"kernel_shape {a['kernel_shape']} must have 1 to 3 values")
-        check_window_attributes(self, a.get("auto_pad", "NOTSET"), nd, strides=a.get("strides"),
-                                dilations=a.get("dilations"), pads=a.get("pads"),
-                                kernel_shape=a["kernel_shape"])
+        check_pool_attributes(self)
         self._geometry = {}
 
     def _run(self, x, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None,

@@ -67,6 +67,27 @@ def is_inference(kernel) -> bool:
             and not a.get("training_mode", 0) and a.get("spatial", 1) == 1)
 
 
+class BatchNormalization_1(_BatchNormBase):
+    """Opsets 1-6: inference only (`is_test=1`, output Y alone), the math of opset 7.
+
+    `spatial` as at opset 7; `consumed_inputs` (opset 1, an in-place hint) and `momentum` (training
+    only) do not change Y. `is_test=0` (the default) asks for training mode, whose batch statistics
+    and saved outputs are refused as at opsets 7-13: at plan time, so no fused path ever sees it."""
+
+    def prepare(self):
+        super().prepare()
+        if not self.attributes.get("is_test", 0):
+            self.fail(f"is_test=0 asks for training mode (batch statistics), not supported at opset "
+                      f"{self.opset}; an inference model sets is_test=1")
+
+    def _run(self, x, scale, b, mean, var, epsilon=1e-5, momentum=0.9, spatial=1, is_test=0,
+             consumed_inputs=None):
+        if self._extra_outputs:
+            self.fail(f"outputs {self._extra_outputs} (mean, var, saved_mean, saved_var) are training "
+                      f"outputs, not supported at opset {self.opset}; only inference (output Y alone)")
+        return (self._inference(x, scale, b, mean, var, epsilon, per_activation=not spatial),)
+
+
 class BatchNormalization_7(_BatchNormBase):
     def _run(self, x, scale, b, mean, var, epsilon=1e-5, momentum=0.9, spatial=1):
         if self._extra_outputs:

@@ -3,13 +3,17 @@
 Three code paths, chosen per call from the shapes:
 - pointwise (every kernel size 1, no pads): a strided view of X times W, one BLAS matmul;
 - depthwise (group == input channels, one input channel per filter): a direct numba loop;
-- general: im2col (a numba loop into a per-thread scratch buffer) then one BLAS GEMM per chunk of
-  images and per group, W (M/g, K) @ col (K, nb*P); a chunk holds as many images as fit
-  COL_BUDGET (with one image the GEMM writes the output directly).
-Every path ends with at most one epilogue pass (kernels/conv_gemm.py) adding the bias and, when
+- general: im2col (one numpy strided copy, kernels/im2col.py, into a per-thread scratch buffer)
+  into col (nb, K, P) per chunk of images and per group, then W (M/g, K) @ col[n] written by BLAS
+  straight into image n's NCHW output (no transpose pass); a chunk holds as many images as fit
+  COL_BUDGET.
+Every path ends with at most one epilogue (numpy passes on small outputs, kernels/im2col.py; one
+numba pass on large ones, kernels/conv_gemm.py) adding the bias and, when
 the plan fused them into this Conv (refruntime/plan_fusion.py), a BatchNormalization's affine map
 and a Relu/Clip: `Conv.run_fused`.
 """
+import math
+
 import numpy as np
 
 from refruntime.kernels.floats import as_compute, compute_dtype
@@ -20,6 +24,9 @@ from refruntime.ops.base import OpRun
 #: just wrote from cache, large enough for an efficient GEMM (SimpleCNN's conv2 at batch 64: chunks
 #: of 16 images, 3.6 MB, measured 5% faster than one 14 MB chunk or than image by image)
 COL_BUDGET = 4 << 20
+
+#: outputs of at least this many elements take the numba epilogue (one pass instead of up to four)
+EPILOGUE_NUMBA_MIN = 1 << 18
 
 _NO_CLAMP = (-np.inf, np.inf)
 
@@ -74,15 +81,12 @@ class Conv(OpRun):
 
 def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP):
     """Y = clamp((conv(X, W) + B) * scale + shift) for X (N, C, *in), W (M, C/group, *k), in X's
-    dtype (scale, shift and clamp optional: see kernels/conv_gemm.py's epilogue)."""
-    from refruntime.kernels import conv as kernels
-    from refruntime.kernels import conv_gemm
-
+    dtype (scale, shift and clamp optional: see kernels/conv_gemm.py's epilogue_inplace)."""
     n_img, channels = x.shape[:2]
     n_out = w.shape[0]
     g3 = geometry.as_3d()
     x5 = np.ascontiguousarray(x).reshape(to_3d_shape(x.shape))
-    out_size = int(np.prod(geometry.out))
+    out_size = math.prod(geometry.out)
     y = np.empty((n_img, n_out, out_size), dtype=x.dtype)
     flags = (1 if b is not None else 0) | (2 if scale is not None else 0) | (4 if clamp != _NO_CLAMP else 0)
     args = _epilogue_args(b, scale, shift, clamp, flags, n_out, y.dtype)
@@ -94,16 +98,30 @@ def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP):
         cols = x5.reshape(n_img, channels, out_size)  # copies only when strided
         _grouped_matmul(w, cols, group, y)
     elif group == channels and group > 1 and w.shape[1] == 1:
+        from refruntime.kernels import conv as kernels
+
         y5 = y.reshape((n_img, n_out) + g3.out)
         kernels.depthwise(x5, np.ascontiguousarray(w).reshape(to_3d_shape(w.shape)), y5,
                           n_out // channels, *g3.strides, *g3.dilations, *g3.pads_begin)
     else:
-        _im2col_gemm(x5, np.ascontiguousarray(w), group, g3, y, flags, args)
-        return y.reshape((n_img, n_out) + geometry.out)
+        _im2col_gemm(x5, np.ascontiguousarray(w), group, g3, y)
     if flags and y.size:
-        run = conv_gemm.epilogue_inplace if y.size >= conv_gemm.PARALLEL_MIN else conv_gemm.epilogue_inplace_serial
-        run(y, *args)
+        _epilogue(y, args)
     return y.reshape((n_img, n_out) + geometry.out)
+
+
+def _epilogue(y, args):
+    """The epilogue in place on y (N, M, P): numpy passes on small outputs (no numba import),
+    numba's one pass on large ones."""
+    if y.size < EPILOGUE_NUMBA_MIN:
+        from refruntime.kernels.im2col import epilogue
+
+        epilogue(y, *args)
+        return
+    from refruntime.kernels import conv_gemm
+
+    run = conv_gemm.epilogue_inplace if y.size >= conv_gemm.PARALLEL_MIN else conv_gemm.epilogue_inplace_serial
+    run(y, *args)
 
 
 def _epilogue_args(b, scale, shift, clamp, flags, n_out, dtype):
@@ -113,30 +131,28 @@ def _epilogue_args(b, scale, shift, clamp, flags, n_out, dtype):
             shift if shift is not None else zeros, dtype.type(clamp[0]), dtype.type(clamp[1]), flags)
 
 
-def _im2col_gemm(x5, w, group, g3, y, flags, args):
-    """The general path: im2col per chunk of images and group, GEMM, epilogue into y (N, M, P)."""
-    from refruntime.kernels import blas, conv_gemm
+def _im2col_gemm(x5, w, group, g3, y):
+    """The general path: im2col per chunk of images and group into col (nb, K, P), then
+    W (M/g, K) @ col[n] straight into y[n] (N, M, P) for every image of the chunk."""
+    from refruntime.kernels import blas
+    from refruntime.kernels.im2col import im2col, padded
     from refruntime.kernels.scratch import scratch
 
     n_img, channels = x5.shape[:2]
     n_out, size = y.shape[1], y.shape[2]
     cg, mg = channels // group, n_out // group
-    rows = cg * int(np.prod(g3.kernel))
+    rows = cg * math.prod(g3.kernel)
     w3 = w.reshape(group, mg, rows)
     chunk = max(1, min(n_img, COL_BUDGET // max(1, rows * size * x5.itemsize)))
-    geometry = (*g3.kernel, *g3.strides, *g3.dilations, *g3.pads_begin, *g3.out)
+    xp = padded(x5, g3)
+    flops = 2 * mg * rows * size
     for start in range(0, n_img, chunk):
         nb = min(chunk, n_img - start)
-        col = scratch("conv.col", (rows, nb * size), x5.dtype)
-        # one image: the GEMM writes the output itself and the epilogue (if any) runs in place
-        acc = y[start] if nb == 1 else scratch("conv.acc", (n_out, nb * size), x5.dtype)
-        fill = conv_gemm.im2col if col.size >= conv_gemm.PARALLEL_MIN else conv_gemm.im2col_serial
+        col = scratch("conv.col", (nb, rows, size), x5.dtype)
         for g in range(group):
-            fill(x5, col, start, nb, g * cg, *geometry)
-            blas.matmul(w3[g], col, out=acc[g * mg:(g + 1) * mg])
-        if (flags or nb > 1) and acc.size:
-            run = conv_gemm.epilogue if acc.size >= conv_gemm.PARALLEL_MIN else conv_gemm.epilogue_serial
-            run(acc, y, start, *args)
+            im2col(xp, col, start, g * cg, g3)
+            out = y[start:start + nb, g * mg:(g + 1) * mg]
+            blas.matmul(w3[g], col if nb > 1 else col[0], out=out if nb > 1 else out[0], flops=flops * nb)
 
 
 def _grouped_matmul(w, cols, group, out):

@@ -5,11 +5,13 @@ Opset history, all handled by one class because each change only added attribute
 defaults that keep the older meaning: 8 added Indices and storage_order, 10 ceil_mode and
 dilations, 12 int8/uint8.
 """
+import math
+
 import numpy as np
 
 from refruntime.kernels.floats import compute_dtype
 from refruntime.kernels.spatial import (
-    check_window_attributes,
+    check_pool_attributes,
     padded_input,
     to_3d_shape,
     window_geometry,
@@ -17,18 +19,16 @@ from refruntime.kernels.spatial import (
 )
 from refruntime.ops.base import OpRun
 
+#: 2x2/2 pools with at least this many outputs take the numba loop (smaller ones: numpy views)
+NUMBA_MIN = 1 << 14
+#: windows of more taps than this take numba's running maximum instead of one numpy pass per tap
+VIEWS_MAX_TAPS = 16
+
 
 class MaxPool(OpRun):
     def prepare(self):
+        check_pool_attributes(self)
         a = self.attributes
-        if "kernel_shape" not in a:
-            self.fail("the kernel_shape attribute is required")
-        nd = len(a["kernel_shape"])
-        if not 1 <= nd <= 3:
-            self.fail(f"kernel_shape {a['kernel_shape']} must have 1 to 3 values")
-        check_window_attributes(self, a.get("auto_pad", "NOTSET"), nd, strides=a.get("strides"),
-                                dilations=a.get("dilations"), pads=a.get("pads"),
-                                kernel_shape=a["kernel_shape"])
         if a.get("storage_order", 0) not in (0, 1):
             self.fail(f"storage_order must be 0 or 1, got {a['storage_order']}")
         self._geometry = {}
@@ -57,15 +57,24 @@ class MaxPool(OpRun):
             indices = np.empty(y.shape, dtype=np.int64)
             max_pool(x5, y, indices, storage_order == 1, _lowest(work.dtype), *g3.kernel,
                      *g3.strides, *g3.dilations, *g3.pads_begin)
-        elif work.dtype.kind == "f" and y.size and x.ndim == 4 and _is_2x2(g3, x.shape):
-            # 2x2 stride 2, values only: one numba pass instead of four numpy passes. Other windows
-            # keep the numpy views below: a general numba loop with per-tap bounds checks measured
-            # 2x slower than them on SqueezeNet's 3x3/2 ceil-mode pools
+        elif work.dtype.kind == "f" and y.size >= NUMBA_MIN and x.ndim == 4 and _is_2x2(g3, x.shape):
+            # 2x2 stride 2, values only: one numba pass instead of four numpy passes
             from refruntime.kernels import conv_gemm
 
             run = conv_gemm.max_pool_2x2 if y.size >= conv_gemm.PARALLEL_MIN else conv_gemm.max_pool_2x2_serial
             run(x5[:, :, 0], y[:, :, 0])
-        else:  # values only: a running maximum over one strided view per kernel offset
+        elif math.prod(g3.kernel) > VIEWS_MAX_TAPS and y.size:
+            # large windows: numba's running maximum, O(output x window) at C speed (one numpy pass
+            # per tap was measured at 72 s for a 60x80 window over 1000x1000)
+            from refruntime.kernels import pool
+
+            xp = padded_input(x5, g3, _lowest(work.dtype))
+            big = y.size * math.prod(g3.kernel) >= pool.PARALLEL_MIN_WORK
+            (pool.max_pool_values if big else pool.max_pool_values_serial)(
+                xp, y, *g3.kernel, *g3.strides, *g3.dilations)
+        else:  # values only, small windows (and small 2x2 pools: no numba import for them): a running
+            # maximum over one strided view per kernel offset; a numba loop measured 2x slower than
+            # these views on SqueezeNet's 3x3/2 ceil-mode pools
             for i, (_, view) in enumerate(window_views(padded_input(x5, g3, _lowest(work.dtype)), g3)):
                 if i == 0:
                     np.copyto(y, view)

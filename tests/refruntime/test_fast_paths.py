@@ -1,9 +1,11 @@
-"""The plain path's fast code (plan_fusion's fused steps and slots, the numba im2col/epilogue and
+"""The plain path's fast code (plan_fusion's fused steps and slots, im2col, the conv epilogues and
 MaxPool loops) against the step-by-step path on random shapes and attributes.
 
 The step-by-step loop (taken whenever a debugging feature is on, here `profile=True`) runs every
 node unfused, so `run(feeds)` and `run(feeds, profile=True)` must agree bitwise in float32.
 """
+import math
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -200,3 +202,38 @@ def test_max_pool_fast_paths_match_the_indices_kernel(seed):
     # maximum did: equal wherever neither has a NaN
     np.testing.assert_array_equal(got[~nan], want[~nan])
     assert np.isnan(got).sum() >= np.isnan(want).sum()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_max_pool_large_windows_and_large_2x2_match_the_indices_kernel(seed):
+    """Windows of more than VIEWS_MAX_TAPS taps (numba's running maximum) and 2x2 pools with at
+    least NUMBA_MIN outputs (the numba 2x2 loop) against the indices kernel."""
+    rng = np.random.default_rng(100 + seed)
+    nd = [2, 2, 1, 3][seed % 4]
+    if seed % 2:
+        k, strides, pads, size, channels = [2] * nd, [2] * nd, [0] * (2 * nd), [int(rng.integers(4, 9))] * nd, 3
+        batch = 1 + (1 << 15) // (channels * (size[0] // 2) ** nd)  # enough outputs for the numba 2x2 loop
+    else:
+        k = [int(rng.integers(3, 7)) for _ in range(nd)]
+        k[0] = max(k[0], 17 // math.prod(k[1:]) + 1)  # more than 16 taps
+        strides = [int(rng.integers(1, 4)) for _ in range(nd)]
+        pads = [int(rng.integers(0, min(k) // 2 + 1)) for _ in range(2 * nd)]
+        size, channels, batch = [k[i] + int(rng.integers(0, 9)) for i in range(nd)], 3, 2
+    attrs = {"kernel_shape": k, "strides": strides, "pads": pads, "ceil_mode": int(seed % 3 == 1)}
+    if nd == 2 and seed % 2 == 0:
+        attrs["dilations"] = [1, 2]
+        size[1] += k[1]
+    x = rng.standard_normal((batch, channels, *size)).astype(np.float32)
+    values = Session(_model([helper.make_node("MaxPool", ["X"], ["Y"], **attrs)], ["X"], ["Y"], {}))
+    with_indices = _model([helper.make_node("MaxPool", ["X"], ["Y", "I"], **attrs)], ["X"], ["Y", "I"], {})
+    with_indices.graph.output[1].type.tensor_type.elem_type = TensorProto.INT64
+    np.testing.assert_array_equal(values.run({"X": x})["Y"], Session(with_indices).run({"X": x})["Y"])
+
+
+def test_max_pool_large_window_propagates_nan_and_is_fast():
+    x = np.zeros((1, 1, 300, 300), np.float32)
+    x[0, 0, 10, 10] = np.nan
+    model = _model([helper.make_node("MaxPool", ["X"], ["Y"], kernel_shape=[60, 80])], ["X"], ["Y"], {})
+    y = Session(model).run({"X": x})["Y"]
+    assert y.shape == (1, 1, 241, 221)
+    assert np.isnan(y[0, 0, :11, :11]).all() and not np.isnan(y[0, 0, 11:, 11:]).any()
