@@ -298,7 +298,15 @@ def main(argv=None) -> int:
     parser.add_argument("--skip", nargs="+", default=[], choices=RUNTIMES, help="runtimes not to run")
     parser.add_argument("--startup", action="store_true",
                         help="only measure start-up: a fresh `graphkit run` of SimpleCNN, warm and cold cache")
+    parser.add_argument("--graphkit", action="store_true",
+                        help="only print graphkit's issue-3 summary (tools/bench_graphkit.py; about a minute)")
     args = parser.parse_args(argv)
+    if args.graphkit:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_graphkit import format_summary, graphkit_summary_rows
+
+        print(format_summary(graphkit_summary_rows()))
+        return 0
     if args.startup:
         return startup(args)
     with tempfile.TemporaryDirectory(prefix="bench_runtime_") as tmp:

@@ -3,11 +3,13 @@
     graphkit run model.onnx                                  # random inputs, seed 0
     graphkit run model.onnx --shape x=1,3,224,224 --seed 3   # fill symbolic dims
     graphkit run model.onnx --inputs feeds.npz --save-outputs out.npz --profile
+    graphkit run model.onnx --dump dump/                     # every intermediate as .npy + manifest.json
 
 Random inputs follow each input's dtype and shape: floats are standard normal, integers are drawn
 from [0, 10), booleans are fair coins; symbolic or unknown dims take their --shape value or 1.
 Prints each output's name, shape, dtype and min/max/mean, and the nodes that ran on the
-onnx.reference fallback.
+onnx.reference fallback. --dump writes each intermediate as it is produced (refruntime/dump.py),
+so memory stays that of a plain run; a non-empty folder is refused unless --force.
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ def add_arguments(parser) -> None:
                         help="shape of a random input (repeatable); fills symbolic dims")
     parser.add_argument("--save-outputs", metavar="FILE.npz", help="write the outputs to an .npz file")
     parser.add_argument("--profile", action="store_true", help="print per-op timings")
+    parser.add_argument("--dump", metavar="DIR", help="write every intermediate to DIR as .npy, with manifest.json "
+                        "(node, op, shape, dtype, min/max/mean, NaN/Inf counts); streamed, not kept in memory")
+    parser.add_argument("--force", action="store_true", help="with --dump: write into DIR even if it is not empty")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -119,11 +124,16 @@ def describe(name: str, value) -> dict:
 
 def run(args) -> int:
     import json
+    import os
 
     import numpy as np
 
     from refruntime import Session
 
+    if args.force and not args.dump:
+        from graphkit.errors import UsageError
+
+        raise UsageError("--force only applies to --dump DIR")
     shapes = dict(parse_shape(s) for s in args.shape)
     session = Session(args.model)
     specs = session.input_specs
@@ -133,7 +143,16 @@ def run(args) -> int:
 
         raise UsageError(f"--shape for unknown input(s) {unknown}; inputs are {[s.name for s in specs]}")
     feeds = npz_feeds(args.inputs, specs) if args.inputs else random_feeds(specs, shapes, args.seed)
-    outputs = session.run(feeds, profile=args.profile)
+    dump = None
+    if args.dump:
+        from refruntime.dump import DumpWriter
+
+        writer = DumpWriter(args.dump, overwrite=args.force)
+        outputs = writer.run(session, feeds, profile=args.profile)
+        dump = {"dir": args.dump, "values": writer.manifest["count"], "bytes": writer.manifest["bytes"],
+                "manifest": os.path.join(args.dump, "manifest.json")}
+    else:
+        outputs = session.run(feeds, profile=args.profile)
     described = [describe(k, v) for k, v in outputs.items()]
     fallback = session.fallback_nodes()
     if args.save_outputs:
@@ -142,6 +161,8 @@ def run(args) -> int:
     if args.json:
         result = {"model": args.model, "inputs": [describe(k, v) for k, v in feeds.items()],
                   "outputs": described, "fallback_nodes": fallback}
+        if dump is not None:
+            result["dump"] = dump
         if args.profile and session.last_profile is not None:
             result["profile"] = session.last_profile.to_json()
         print(json.dumps(result, indent=2))
@@ -159,4 +180,7 @@ def run(args) -> int:
         print(session.last_profile.table())
     if args.save_outputs:
         print(f"saved outputs to {args.save_outputs}")
+    if dump is not None:
+        print(f"dumped {dump['values']} values ({dump['bytes'] / 1e6:.1f} MB) to {dump['dir']} "
+              f"(index: {dump['manifest']})")
     return 0

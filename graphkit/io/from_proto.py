@@ -56,12 +56,13 @@ def _tensor(t: onnx.TensorProto, resolver: Resolver) -> Tensor:
     return Tensor.from_proto(t)
 
 
-def _check_text(gp: onnx.GraphProto, scope: dict) -> None:
+def _check_text(gp: onnx.GraphProto, g: Graph, scope: dict) -> None:
     """protobuf (upb) hands string fields holding invalid UTF-8 back as bytes; refuse such a file
-    here rather than fail later in a surgery or at save. `str.join` does the type check in C."""
+    here rather than fail later in a surgery or at save. `str.join` does the type check in C; the
+    node fields are read from the Nodes (slots), not the protos again (each upb read costs more)."""
     try:
         "".join(scope)
-        "".join([p.op_type + p.domain + p.name for p in gp.node] + [gp.name])
+        "".join([n._op_type + n._domain + n._name for n in g] + [gp.name])
     except TypeError:
         bad = [n for n in scope if isinstance(n, bytes)]
         bad += [v for p in gp.node for v in (p.op_type, p.domain, p.name) if isinstance(v, bytes)]
@@ -168,7 +169,7 @@ def _graph(gp: onnx.GraphProto, outer, resolver: Resolver, parent: Node | None) 
     prev._next = head
     head._prev = prev
     g._count = count
-    _check_text(gp, scope)
+    _check_text(gp, g, scope)
 
     for node, p in with_graphs:
         def make_graph(sub, _node=node):

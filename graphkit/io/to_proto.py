@@ -1,5 +1,7 @@
 """IR -> ModelProto. Untouched nodes, value infos and tensors are written by copying the protos
-they were loaded from (one C-level copy each); everything else is encoded field by field."""
+they were loaded from (one C-level copy each); a loaded node whose only change is the names of its
+inputs/outputs (rewired, renamed: `Node._dirty` holds RENAMED_* bits) is copied too and those lists
+patched; everything else is encoded field by field."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from graphkit.ir.graph import Graph
 from graphkit.ir.model import Model
 from graphkit.ir.node import Node
 from graphkit.ir.tensor import Tensor
-from graphkit.ir.value import Value
+from graphkit.ir.value import RENAMED_INPUTS, RENAMED_OUTPUTS, Value
 
 # tensor_hook(name, tensor) -> TensorProto for an initializer (save uses it for external data)
 TensorHook = Callable[[str, Tensor], onnx.TensorProto]
@@ -109,6 +111,31 @@ def node_to_proto(node: Node, tensor_hook: TensorHook = _default_hook) -> onnx.N
     return p
 
 
+def _patch(p: onnx.NodeProto, node: Node) -> None:
+    """`p` is a copy of `node`'s loaded proto; bring its names and plain fields up to date (the
+    attributes and metadata are untouched: the caller checked `_attrs` and `_meta` are None)."""
+    dirty = node._dirty
+    if dirty is True or dirty & RENAMED_INPUTS:  # assigning costs what comparing would
+        p.input[:] = [v._name if v is not None else "" for v in node.inputs]
+    if dirty is True or dirty & RENAMED_OUTPUTS:
+        p.output[:] = [v._name for v in node.outputs]
+    if dirty is not True:
+        return
+    if p.op_type != node._op_type:
+        p.op_type = node._op_type
+    if p.name != node._name:
+        _set_or_clear(p, "name", node._name)
+    if p.domain != node._domain:
+        _set_or_clear(p, "domain", node._domain)
+
+
+def _set_or_clear(p, field: str, value: str) -> None:
+    if value:
+        setattr(p, field, value)
+    else:
+        p.ClearField(field)
+
+
 def graph_to_proto(g: Graph, gp: onnx.GraphProto, tensor_hook: TensorHook = _default_hook) -> None:
     src = g._proto
     _scalar(gp, src, "name", g.name)
@@ -120,16 +147,23 @@ def graph_to_proto(g: Graph, gp: onnx.GraphProto, tensor_hook: TensorHook = _def
 
     protos = []
     append = protos.append
+    rewired = []  # (position, node): loaded nodes whose names changed but not their attributes
     typed = []  # intermediates given a type in memory (e.g. by shape inference), not yet listed
     for node in g:
-        if not node._dirty and node._meta is None:
+        if node._meta is None and (not node._dirty or (node._attrs is None and node._proto is not None)):
+            if node._dirty:
+                rewired.append((len(protos), node))
             append(node._proto)
         else:
             append(node_to_proto(node, tensor_hook))
         for v in node.outputs:
             if v._meta is not None and v._vi is None and "type" in v._meta:
                 typed.append(v)
-    gp.node.extend(protos)
+    gp.node.extend(protos)  # one C-level copy each
+    if rewired:
+        out = gp.node
+        for k, node in rewired:  # patch the copies: cheaper than encoding the node field by field
+            _patch(out[k], node)
 
     listed = {id(v) for v in g.value_info}
     infos = []

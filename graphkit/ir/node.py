@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from graphkit.errors import GraphError
 from graphkit.ir.attributes import Attributes
-from graphkit.ir.value import Value
+from graphkit.ir.value import RENAMED_INPUTS, RENAMED_OUTPUTS, Value
 
 _MISSING = object()
 
@@ -37,7 +37,8 @@ class _Inputs(list):
         finally:
             if linked:
                 node._link_inputs()
-        node._dirty = True
+        if node._dirty is not True:
+            node._dirty |= RENAMED_INPUTS
         return result
 
     def __setitem__(self, i, v): self._mutate(list.__setitem__, i, v)
@@ -81,7 +82,8 @@ class _Outputs(list):
                     w._producer, w._index = node, j
                 raise GraphError(f"node {node.name or node.op_type!r}: {bad}")
             v._producer, v._index = node, i
-        node._dirty = True
+        if node._dirty is not True:
+            node._dirty |= RENAMED_OUTPUTS
         return result
 
     def __setitem__(self, i, v): self._mutate(list.__setitem__, i, v)

@@ -44,6 +44,7 @@ def elem_type_of(dtype) -> int:
 
 
 _ITEMSIZE: dict[int, int] = {}
+_LITTLE = np.little_endian
 
 
 def _storage_nbytes(elem_type: int, size: int) -> int:
@@ -169,7 +170,11 @@ class Tensor:
             return self._external.buffer()
         if self._array is None and self._proto.HasField("raw_data"):
             return self._proto.raw_data
-        return _from_array(self.numpy()).raw_data
+        array = self.numpy()
+        if array.dtype.kind in "biufc" and array.dtype.byteorder in "=<|" and _LITTLE:
+            # plain numbers: raw_data is the array's own bytes; a view, not two copies via a proto
+            return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")
+        return _from_array(array).raw_data
 
     def to_proto(self, name: str | None = None, *, inline: bool = False) -> onnx.TensorProto:
         """A TensorProto of this tensor. The loaded proto itself is returned when nothing changed

@@ -19,6 +19,10 @@ from graphkit.errors import GraphError
 from graphkit.ir.tensor import Tensor, elem_type_of, np_dtype
 
 _UNSET = object()
+# Node._dirty is False (untouched: saved by copying its loaded proto), True (changed: re-encoded),
+# or a bitmask of these two when only names changed (rewired inputs, renamed values): save copies the
+# loaded proto and patches just those lists. Mark with `d = node._dirty; if d is not True: node._dirty = d | BIT`.
+RENAMED_INPUTS, RENAMED_OUTPUTS = 4, 8
 
 
 class Value:
@@ -68,10 +72,12 @@ class Value:
         if new == old:
             return
         self._name = new
-        if self._producer is not None:
-            self._producer._dirty = True
+        p = self._producer
+        if p is not None and p._dirty is not True:
+            p._dirty |= RENAMED_OUTPUTS
         for node, _ in self._uses:
-            node._dirty = True
+            if node._dirty is not True:
+                node._dirty |= RENAMED_INPUTS
         graph = self._graph
         if graph is not None and graph._initializers.get(old) is self:
             graph._initializers._rekey(old, new)
@@ -231,8 +237,20 @@ class Value:
     # -- rewiring ---------------------------------------------------------------------------
     def replace_all_uses_with(self, other: Value, *, replace_graph_outputs: bool = False) -> None:
         """Make every node reading this value read `other` instead (and graph outputs, if asked)."""
-        for node, i in list(self._uses):
-            node.inputs[i] = other
+        if other is self:
+            return
+        if other is not None and not isinstance(other, Value):
+            raise GraphError(f"value {self._name!r}: can only be replaced by a Value or None, "
+                             f"got {type(other).__name__}")
+        uses = self._uses
+        for key in list(uses):  # (node, i): patch the slot and move the use, nothing else relinks
+            node, i = key
+            list.__setitem__(node.inputs, i, other)
+            del uses[key]
+            if other is not None:
+                other._uses[key] = None
+            if node._dirty is not True:
+                node._dirty |= RENAMED_INPUTS
         if replace_graph_outputs:
             g = self.graph
             if g is not None:

@@ -46,7 +46,7 @@ class Report:
 
     @property
     def modified(self) -> bool:
-        return bool(self.counts) or any(c.modified for c in self.children)
+        return any(self.counts.values()) or any(c.modified for c in self.children)
 
     def total(self, action: str | None = None) -> int:
         """Number of changes (of one action, or all), sub-passes included."""
@@ -73,7 +73,7 @@ class Report:
 
     def summary(self) -> str:
         counts = self.all_counts()
-        what = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no change"
+        what = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()) if v) or "no change"
         return f"{self.name}: {what} ({self.seconds:.3f}s)"
 
     def table(self, max_details: int = 20) -> str:
@@ -110,11 +110,19 @@ class PassResult:
 
 
 class Pass:
-    """Base class: subclasses set `name` and implement `run(model, report)` (mutating in place)."""
+    """Base class: subclasses set `name` and implement `run(model, report)` (mutating in place).
+
+    A pass that follows producers and consumers sets `requires_acyclic`: a cyclic graph then raises
+    toposort's GraphError naming the cycle before the pass looks at it."""
 
     name = "pass"
+    requires_acyclic = False
 
     def __call__(self, model: Model) -> PassResult:
+        if self.requires_acyclic:
+            from graphkit.passes.toposort import check_acyclic
+
+            check_acyclic(model)
         report = Report(self.name)
         start = time.perf_counter()
         was_enabled = gc.isenabled()
@@ -180,14 +188,10 @@ def _merge(into: Report, other: Report) -> None:
 
 
 def graphs_of(model: Model):
-    """The main graph and every subgraph (depth first), each once."""
-    stack = [model.graph]
-    while stack:
-        g = stack.pop()
-        yield g
-        for node in g:
-            if node._attrs is not None:
-                stack.extend(reversed(list(node.subgraphs())))
+    """The main graph and every subgraph (depth first, parents first): surgery's `all_graphs`."""
+    from graphkit.surgery._util import all_graphs
+
+    return all_graphs(model.graph)
 
 
 def graph_label(g) -> str:

@@ -54,6 +54,7 @@ def is_training_dropout(node, opset: int) -> bool:
 
 class FoldConstants(Pass):
     name = "fold_constants"
+    requires_acyclic = True
 
     def __init__(self, size_limit: int = DEFAULT_SIZE_LIMIT, lift_constants: bool = True):
         self.size_limit = int(size_limit)

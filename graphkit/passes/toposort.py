@@ -34,24 +34,43 @@ def _outer_reads(node) -> list:
 
 def _is_sorted(g) -> bool:
     """One cheap pass: is every value of this graph produced before it is read?"""
-    produced: set[int] = set()
-    add = produced.add
+    done: set = set()  # nodes already passed (hashed by identity)
+    add = done.add
     for node in g:
         reads = node.inputs if node._attrs is None else [*node.inputs, *_outer_reads(node)]
         for v in reads:
             if v is not None:
                 p = v._producer
-                if p is not None and p._graph is g and id(v) not in produced:
+                if p is not None and p not in done and p._graph is g:
                     return False
-        for v in node.outputs:
-            add(id(v))
+        add(node)
     return True
 
 
 def sort_graph(g) -> int:
     """Sort one graph in place; returns how many nodes changed position (0: already sorted)."""
-    if _is_sorted(g):
+    found = _sorted_order(g)
+    if found is None:
         return 0
+    nodes, order = found
+    g.reorder(nodes[i] for i in order)
+    return sum(1 for k, i in enumerate(order) if k != i)
+
+
+def check_acyclic(model) -> None:
+    """Raise GraphError naming a cycle if any graph of `model` has one; changes nothing.
+
+    The passes that walk producers and consumers (fold, prune, fuse, simplify) call this first: on a
+    cyclic graph their results would be meaningless, and "no change" would hide the real problem."""
+    for g in all_graphs(model.graph):
+        _sorted_order(g)
+
+
+def _sorted_order(g) -> tuple[list, list[int]] | None:
+    """(nodes, order) where `nodes[i] for i in order` is a stable topological order, or None when
+    the graph is already sorted. GraphError naming the nodes of a cycle if there is one."""
+    if _is_sorted(g):
+        return None
     nodes = list(g)
     position = {id(n): i for i, n in enumerate(nodes)}
     deps: list[list[int]] = []
@@ -73,7 +92,7 @@ def sort_graph(g) -> int:
                 unsorted = True
         deps.append(mine)
     if not unsorted:
-        return 0
+        return None
     pending = [len(set(d)) for d in deps]
     users: list[list[int]] = [[] for _ in nodes]
     for i, d in enumerate(deps):
@@ -93,8 +112,7 @@ def sort_graph(g) -> int:
         cycle = _find_cycle([i for i, c in enumerate(pending) if c > 0], deps, pending)
         names = " -> ".join(repr(label(nodes[i])) for i in cycle)
         raise GraphError(f"graph {graph_label(g)!r} has a cycle: {names}")
-    g.reorder(nodes[i] for i in order)
-    return sum(1 for k, i in enumerate(order) if k != i)
+    return nodes, order
 
 
 def _find_cycle(stuck: list[int], deps: list[list[int]], pending: list[int]) -> list[int]:
