@@ -47,8 +47,8 @@ _LAZY = {
     "rewrite": "graphkit.rewriter",
 }
 
-__all__ = sorted([*_LAZY, "GraphkitError", "LoadError", "SaveError", "GraphError", "UsageError",
-                  "VerificationError"])
+_ERRORS = [GraphkitError, LoadError, SaveError, GraphError, UsageError, VerificationError]
+__all__ = sorted([*_LAZY, *(e.__name__ for e in _ERRORS)])  # noqa: PLE0605 - built from _LAZY
 
 
 def __getattr__(name: str):

@@ -15,6 +15,13 @@ from refruntime.errors import (
 from refruntime.session import Session
 
 __all__ = [
-    "Session", "RefRuntimeError", "FeedError", "KernelError", "ModelError", "NonFiniteError",
-    "UnsupportedOpError", "LimitError", "StopRun",
+    "FeedError",
+    "KernelError",
+    "LimitError",
+    "ModelError",
+    "NonFiniteError",
+    "RefRuntimeError",
+    "Session",
+    "StopRun",
+    "UnsupportedOpError",
 ]

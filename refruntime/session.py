@@ -193,4 +193,4 @@ def _declared_dtype(graph, name):
     return None
 
 
-__all__ = ["Session", "ProfileRecord"]
+__all__ = ["ProfileRecord", "Session"]

@@ -34,7 +34,7 @@ X_NAN = np.array([[2, 5, 10], [1, 0.5, 3]], np.float32)
 def test_capture_all_and_by_name():
     session = Session(chain_model())
     out = session.run({"x": X_OK}, capture="all")
-    assert list(out)[0] == "y"  # graph outputs first
+    assert next(iter(out)) == "y"  # graph outputs first
     np.testing.assert_allclose(out["r"], np.maximum(X_OK, 0))
     np.testing.assert_allclose(out["s"], np.maximum(X_OK, 0) - 1)
     np.testing.assert_allclose(out["y"], expected(X_OK), rtol=1e-6)
