@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cache
 
 import numpy as np
 import onnx
@@ -65,7 +66,12 @@ def storage_nbytes(elem_type: int, size: int) -> int:
         return (size + 1) // 2
     if elem_type == _TP.STRING or not elem_type:
         return 0
-    return size * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
+    return size * _itemsize(elem_type)
+
+
+@cache
+def _itemsize(elem_type: int) -> int:
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
 
 
 def external_region(proto: onnx.TensorProto, base_dir: str | None) -> tuple[str, int, int]:

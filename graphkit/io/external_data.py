@@ -17,8 +17,8 @@ import onnx
 from onnx import numpy_helper
 
 from graphkit.errors import LoadError, SaveError
-from graphkit.ir.tensor import _storage_nbytes, np_dtype
-from refruntime.external_data import UnsafeExternalData, check_location, resolve_location
+from graphkit.ir.tensor import np_dtype
+from refruntime.external_data import UnsafeExternalData, check_location, resolve_location, storage_nbytes
 
 _TP = onnx.TensorProto
 ALIGNMENT = 64  # offsets of tensors written to a data file are multiples of this
@@ -59,7 +59,7 @@ class ExternalRegion:
 
     def array(self, elem_type: int, shape: tuple, size: int) -> np.ndarray:
         dtype = np_dtype(elem_type)
-        if _storage_nbytes(elem_type, size) == size * dtype.itemsize:
+        if storage_nbytes(elem_type, size) == size * dtype.itemsize:
             return np.frombuffer(self.file.map(), dtype=dtype, count=size, offset=self.offset).reshape(shape)
         # packed 4-bit / 2-bit types: unpack through onnx (this copies, as it must)
         proto = onnx.TensorProto(data_type=elem_type, dims=shape, raw_data=bytes(self.buffer()))
@@ -99,7 +99,7 @@ class Resolver:
             elements = 1
             for d in proto.dims:
                 elements *= int(d)
-            expected = _storage_nbytes(proto.data_type, elements)
+            expected = storage_nbytes(proto.data_type, elements)
             length = int(info["length"]) if "length" in info else expected
         except (ValueError, KeyError, TypeError):
             raise LoadError(f"tensor {name!r}: bad offset/length or data type in external data entry "

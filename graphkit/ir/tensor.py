@@ -17,11 +17,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from refruntime.external_data import storage_nbytes
+
 _TP = onnx.TensorProto
 # element types stored as packed nibbles: two elements per byte
-_FOUR_BIT = frozenset(getattr(_TP, n) for n in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
-                      if hasattr(_TP, n))
-_TWO_BIT = frozenset(getattr(_TP, n) for n in ("INT2", "UINT2") if hasattr(_TP, n))
 
 
 def np_dtype(elem_type: int) -> np.dtype | None:
@@ -41,23 +40,6 @@ def elem_type_of(dtype) -> int:
     if isinstance(dtype, (int, np.integer)):
         return int(dtype)
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-
-
-_ITEMSIZE: dict[int, int] = {}
-_LITTLE = np.little_endian
-
-
-def _storage_nbytes(elem_type: int, size: int) -> int:
-    if elem_type in _TWO_BIT:
-        return (size + 3) // 4
-    if elem_type in _FOUR_BIT:
-        return (size + 1) // 2
-    if elem_type == _TP.STRING or not elem_type:
-        return 0
-    itemsize = _ITEMSIZE.get(elem_type)
-    if itemsize is None:
-        itemsize = _ITEMSIZE[elem_type] = np_dtype(elem_type).itemsize
-    return size * itemsize
 
 
 class Tensor:
@@ -125,7 +107,7 @@ class Tensor:
         """Bytes of the data as stored (packed for 4-bit types; 0 for strings)."""
         if self._array is not None:
             return 0 if self._array.dtype == object else int(self._array.nbytes)
-        return _storage_nbytes(self._proto.data_type, self.size)
+        return storage_nbytes(self._proto.data_type, self.size)
 
     def _approx_bytes(self) -> int:
         """Cheap upper-bound-ish size for save decisions (no dims decoding)."""
@@ -171,7 +153,7 @@ class Tensor:
         if self._array is None and self._proto.HasField("raw_data"):
             return self._proto.raw_data
         array = self.numpy()
-        if array.dtype.kind in "biufc" and array.dtype.byteorder in "=<|" and _LITTLE:
+        if array.dtype.kind in "biufc" and array.dtype.byteorder in "=<|" and np.little_endian:
             # plain numbers: raw_data is the array's own bytes; a view, not two copies via a proto
             return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")
         return _from_array(array).raw_data
