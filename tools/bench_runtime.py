@@ -113,16 +113,13 @@ def light_model(name: str, out_dir: str, symbolic_batch: bool) -> str:
 
     source = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"{name}.onnx")
     path = os.path.join(out_dir, f"{name}.folded.onnx")
-    try:
-        import graphkit as gk
+    import graphkit as gk
 
-        model = gk.load(source)
-        gk.fold_constants(model, size_limit=1 << 31)  # VGG19's fc6 weight is 411 MB
-        if symbolic_batch:
-            gk.make_batch_symbolic(model)
-        gk.save(model, path)
-    except (ImportError, AttributeError):  # graphkit without its passes: fold with refruntime itself
-        onnx.save(_fold_constant_of_shape(onnx.load(source), symbolic_batch), path)
+    model = gk.load(source)
+    gk.fold_constants(model, size_limit=1 << 31)  # VGG19's fc6 weight is 411 MB
+    if symbolic_batch:
+        gk.make_batch_symbolic(model)
+    gk.save(model, path)
     # these models (IR 3) list every weight as a graph input too, so runtimes must treat the weights
     # as overridable feeds (ORT then skips its constant-based optimizations): make them constants
     model = onnx.load(path)
@@ -133,37 +130,6 @@ def light_model(name: str, out_dir: str, symbolic_batch: bool) -> str:
     model.ir_version = max(model.ir_version, 4)
     onnx.save(model, path)
     return path
-
-
-def _fold_constant_of_shape(model, symbolic_batch: bool):
-    """ConstantOfShape nodes whose shape is an initializer become initializers (computed by
-    refruntime's own kernel)."""
-    from onnx import numpy_helper
-
-    from refruntime import Session  # noqa: F401 - the kernels below are refruntime's
-    from refruntime.ops.op_constant_of_shape import ConstantOfShape
-
-    graph = model.graph
-    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    keep, new = [], []
-    for node in graph.node:
-        if node.op_type == "ConstantOfShape" and node.input[0] in inits:
-            (value,) = ConstantOfShape(node, 9, None).run(inits[node.input[0]])
-            new.append(numpy_helper.from_array(value, node.output[0]))
-        else:
-            keep.append(node)
-    del graph.node[:]
-    graph.node.extend(keep)
-    graph.initializer.extend(new)
-    produced = {t.name for t in new}
-    live = [vi for vi in graph.input if vi.name not in produced]
-    del graph.input[:]
-    graph.input.extend(live)
-    if symbolic_batch:
-        for vi in graph.input:
-            if vi.name not in inits and vi.type.tensor_type.shape.dim:
-                vi.type.tensor_type.shape.dim[0].dim_param = "N"
-    return model
 
 
 def model_input(path: str) -> str:
