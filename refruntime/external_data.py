@@ -71,7 +71,12 @@ def storage_nbytes(elem_type: int, size: int) -> int:
 
 @cache
 def _itemsize(elem_type: int) -> int:
-    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize
+    except (KeyError, ValueError, TypeError):
+        from refruntime.errors import ModelError
+
+        raise ModelError(f"unknown ONNX tensor element type {elem_type}") from None
 
 
 def external_region(proto: onnx.TensorProto, base_dir: str | None) -> tuple[str, int, int]:

@@ -107,6 +107,7 @@ class Tensor:
         """Bytes of the data as stored (packed for 4-bit types; 0 for strings)."""
         if self._array is not None:
             return 0 if self._array.dtype == object else int(self._array.nbytes)
+        np_dtype(self._proto.data_type)  # an unknown element type is a GraphError here
         return storage_nbytes(self._proto.data_type, self.size)
 
     def _approx_bytes(self) -> int:
