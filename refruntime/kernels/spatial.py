@@ -64,6 +64,20 @@ def check_pool_attributes(kernel) -> None:
                             dilations=a.get("dilations"), pads=a.get("pads"), kernel_shape=a["kernel_shape"])
 
 
+def pool_geometry(kernel, x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode) -> Geometry:
+    """MaxPool/AveragePool's run-time geometry: the rank checked against kernel_shape, then
+    `window_geometry` for x's spatial shape, cached on the kernel per shape."""
+    if x.ndim != len(kernel_shape) + 2:
+        kernel.fail(f"X has shape {x.shape} but kernel_shape {list(kernel_shape)} needs rank "
+                    f"{len(kernel_shape) + 2}")
+    cache = kernel.__dict__.setdefault("_pool_geometry", {})
+    geometry = cache.get(x.shape[2:])
+    if geometry is None:
+        geometry = cache[x.shape[2:]] = window_geometry(kernel, x.shape[2:], kernel_shape, strides,
+                                                        dilations, pads, auto_pad, ceil_mode)
+    return geometry
+
+
 def window_geometry(kernel, in_shape, kernel_shape, strides=None, dilations=None, pads=None,
                     auto_pad: str = "NOTSET", ceil_mode: int = 0) -> Geometry:
     """Output spatial shape and begin/end pads of a sliding window (Conv and pooling rules).

@@ -8,27 +8,19 @@ reaches past the end padding never count.
 import numpy as np
 
 from refruntime.kernels.floats import as_compute, compute_dtype
-from refruntime.kernels.spatial import check_pool_attributes, to_3d_shape, window_geometry
+from refruntime.kernels.spatial import check_pool_attributes, pool_geometry, to_3d_shape
 from refruntime.ops.base import OpRun
 
 
 class AveragePool(OpRun):
     def prepare(self):
         check_pool_attributes(self)
-        self._geometry = {}
 
     def _run(self, x, auto_pad="NOTSET", ceil_mode=0, count_include_pad=0, dilations=None,
              kernel_shape=None, pads=None, strides=None):
         from refruntime.kernels.pool import average_pool
 
-        if x.ndim != len(kernel_shape) + 2:
-            self.fail(f"X has shape {x.shape} but kernel_shape {list(kernel_shape)} needs rank "
-                      f"{len(kernel_shape) + 2}")
-        geometry = self._geometry.get(x.shape[2:])
-        if geometry is None:
-            geometry = window_geometry(self, x.shape[2:], kernel_shape, strides, dilations, pads,
-                                       auto_pad, ceil_mode)
-            self._geometry[x.shape[2:]] = geometry
+        geometry = pool_geometry(self, x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
         work = as_compute(x, compute_dtype(x.dtype))
         g3 = geometry.as_3d()
         y = np.empty(x.shape[:2] + g3.out, dtype=work.dtype)

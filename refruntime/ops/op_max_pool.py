@@ -13,8 +13,8 @@ from refruntime.kernels.floats import compute_dtype
 from refruntime.kernels.spatial import (
     check_pool_attributes,
     padded_input,
+    pool_geometry,
     to_3d_shape,
-    window_geometry,
     window_views,
 )
 from refruntime.ops.base import OpRun
@@ -31,19 +31,11 @@ class MaxPool(OpRun):
         a = self.attributes
         if a.get("storage_order", 0) not in (0, 1):
             self.fail(f"storage_order must be 0 or 1, got {a['storage_order']}")
-        self._geometry = {}
         self._want_indices = self.num_outputs > 1 and bool(self.node.output[1])
 
     def _run(self, x, auto_pad="NOTSET", ceil_mode=0, dilations=None, kernel_shape=None, pads=None,
              storage_order=0, strides=None):
-        if x.ndim != len(kernel_shape) + 2:
-            self.fail(f"X has shape {x.shape} but kernel_shape {list(kernel_shape)} needs rank "
-                      f"{len(kernel_shape) + 2}")
-        geometry = self._geometry.get(x.shape[2:])
-        if geometry is None:
-            geometry = window_geometry(self, x.shape[2:], kernel_shape, strides, dilations, pads,
-                                       auto_pad, ceil_mode)
-            self._geometry[x.shape[2:]] = geometry
+        geometry = pool_geometry(self, x, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
         work = x
         if x.dtype.kind == "V" or x.dtype == np.float16:
             work = x.astype(compute_dtype(x.dtype))  # float16/bfloat16: exact in float32
