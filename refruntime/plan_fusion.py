@@ -8,8 +8,10 @@ plain run and keeps it on the plan):
   input); slot 1 receives omitted optional outputs. A slot is cleared after its last reader, as
   the dict loop frees names.
 - Fusion. The graph is not changed, only the program:
-    Conv [-> BatchNormalization] [-> Relu | Clip]   one step: conv_nd's epilogue applies the BN's
-                                                    per-channel affine map and the clamp
+    Conv [-> BatchNormalization] [-> Relu | Clip] [-> MaxPool]
+                                                    one step: conv_nd's epilogue applies the BN's
+                                                    per-channel affine map, the clamp and a
+                                                    non-overlapping floor-mode 2-D MaxPool
     Gemm -> Relu                                    one step: Relu in place on Gemm's fresh output
   A node joins the chain only if the chain's current value has exactly one reader, that node, and
   is not a graph output; the BatchNormalization must be the inference form (one output,
@@ -150,8 +152,12 @@ def _fuse(plan):
                 act = _clamp_of(nxt, constant)
                 if act is not None:
                     chain.append(nxt)
+                    nxt = only_reader(nxt.outputs[0])
+            pool = _pool_window(nxt, chain[-1].outputs[0]) if nxt is not None else None
+            if pool is not None:
+                chain.append(nxt)
             if len(chain) > 1:
-                run = FusedConv(chain, bn, act).run
+                run = FusedConv(chain, bn, act, pool).run
                 units.append((step, run, step.inputs, chain[-1].outputs[:1]))
                 fused.append(" -> ".join(f"{s.node.op_type} {s.label}" for s in chain))
                 absorbed.update(s.index for s in chain)
@@ -192,14 +198,31 @@ def _clamp_of(step, constant):
     return (bounds[0], bounds[1]), tuple(inputs)
 
 
-class FusedConv:
-    """Conv [-> BatchNormalization] [-> Relu/Clip] as one call of Conv.run_fused."""
+def _pool_window(step, source: str):
+    """(ph, pw) of a MaxPool reading `source` that the channels-last conv epilogue can apply: 2-D,
+    values only, window = stride, no pads or dilations, floor mode; else None."""
+    node = step.node
+    if (step.is_fallback or node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx")
+            or step.inputs[0] != source or any(node.output[1:])):
+        return None
+    a = step.kernel.attributes
+    window = list(a.get("kernel_shape", ()))
+    if (len(window) != 2 or window == [1, 1] or list(a.get("strides", [1, 1])) != window
+            or any(a.get("pads", ())) or any(d != 1 for d in a.get("dilations", ()))
+            or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or a.get("ceil_mode", 0)):
+        return None
+    return tuple(window)
 
-    def __init__(self, chain, bn, act):
+
+class FusedConv:
+    """Conv [-> BatchNormalization] [-> Relu/Clip] [-> MaxPool] as one call of Conv.run_fused."""
+
+    def __init__(self, chain, bn, act, pool=None):
         self.chain = chain
         self.conv = chain[0].kernel
         self.bn = bn
         self.clamp, self.act_inputs = act if act is not None else ((-np.inf, np.inf), ())
+        self.pool = pool
         self._affine: dict = {}
 
     def affine(self, dtype):
@@ -214,12 +237,16 @@ class FusedConv:
         return got
 
     def run(self, x, w, b=None):
-        if x.dtype in _FUSED_DTYPES and (self.bn is None or self.bn[0][0].shape == (w.shape[0],)):
+        if (x.dtype in _FUSED_DTYPES and (self.bn is None or self.bn[0][0].shape == (w.shape[0],))
+                and (self.pool is None or x.ndim == 4)):
             scale, shift = self.affine(x.dtype)
             clamp = self.clamp
             if x.dtype != np.float64 and clamp != (-np.inf, np.inf):
                 clamp = (float(x.dtype.type(clamp[0])), float(x.dtype.type(clamp[1])))
-            return (self.conv.run_fused(x, w, b, scale, shift, clamp),)
+            y, pooled = self.conv.run_fused(x, w, b, scale, shift, clamp, self.pool)
+            if self.pool is not None and not pooled:  # a path without the pooling epilogue
+                y = self.chain[-1].kernel.run(y)[0]
+            return (y,)
         return self.unfused(x, w, b)
 
     def unfused(self, x, w, b=None):
@@ -229,6 +256,8 @@ class FusedConv:
             if step.node.op_type == "BatchNormalization":
                 (scale, bias, mean, var), _ = self.bn
                 y = step.kernel.run(y, scale, bias, mean, var)[0]
+            elif step.node.op_type == "MaxPool":
+                y = step.kernel.run(y)[0]
             else:  # Relu, Clip: with the bound inputs the graph gives them (constants)
                 y = step.kernel.run(y, *self.act_inputs)[0]
         return (y,)

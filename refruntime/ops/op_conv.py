@@ -1,21 +1,27 @@
 """Conv (opsets 1, 11, 22: same semantics): 1-D, 2-D and 3-D, groups, dilations, auto_pad.
 
-Three code paths, chosen per call from the shapes:
+Four code paths, chosen per call from the shapes:
 - pointwise (every kernel size 1, no pads): a strided view of X times W, one BLAS matmul;
 - depthwise (group == input channels, one input channel per filter): a direct numba loop;
-- general: im2col (one numpy strided copy, kernels/im2col.py, into a per-thread scratch buffer)
-  into col (nb, K, P) per chunk of images and per group, then W (M/g, K) @ col[n] written by BLAS
-  straight into image n's NCHW output (no transpose pass); a chunk holds as many images as fit
-  COL_BUDGET.
+- channels-last (ungrouped, long enough window rows, enough output pixels: `applies` in
+  kernels/channels_last.py): X padded and transposed once, then per band of output rows
+  im2col -> (pixels, K) @ W packed as (K, M) -> one epilogue pass back to NCHW that can also
+  apply a fused MaxPool (kernels/conv_nhwc.py explains why this layout is faster);
+- general NCHW: im2col (one numpy strided copy, kernels/im2col.py, into a per-thread scratch
+  buffer) into col (nb, K, P) per chunk of images and per group, then W (M/g, K) @ col[n] written
+  by BLAS straight into image n's NCHW output (no transpose pass); a chunk holds as many images
+  as fit COL_BUDGET. Small-channel first layers (C * kw < 16, e.g. RGB or MNIST input) and
+  grouped convolutions take it.
 Every path ends with at most one epilogue (numpy passes on small outputs, kernels/im2col.py; one
-numba pass on large ones, kernels/conv_gemm.py) adding the bias and, when
-the plan fused them into this Conv (refruntime/plan_fusion.py), a BatchNormalization's affine map
-and a Relu/Clip: `Conv.run_fused`.
+numba pass on large ones, kernels/conv_gemm.py; the channels-last path's own pass) adding the bias
+and, when the plan fused them into this Conv (refruntime/plan_fusion.py), a BatchNormalization's
+affine map and a Relu/Clip: `Conv.run_fused`.
 """
 import math
 
 import numpy as np
 
+from refruntime.kernels import channels_last
 from refruntime.kernels.floats import as_compute, compute_dtype
 from refruntime.kernels.spatial import check_window_attributes, to_3d_shape, window_geometry
 from refruntime.ops.base import OpRun
@@ -24,7 +30,6 @@ from refruntime.ops.base import OpRun
 #: just wrote from cache, large enough for an efficient GEMM (SimpleCNN's conv2 at batch 64: chunks
 #: of 16 images, 3.6 MB, measured 5% faster than one 14 MB chunk or than image by image)
 COL_BUDGET = 4 << 20
-
 #: outputs of at least this many elements take the numba epilogue (one pass instead of up to four)
 EPILOGUE_NUMBA_MIN = 1 << 18
 
@@ -43,11 +48,16 @@ class Conv(OpRun):
 
     def _run(self, x, w, b=None, auto_pad="NOTSET", dilations=None, group=1, kernel_shape=None,
              pads=None, strides=None):
-        return (self.run_fused(x, w, b),)
+        return (self.run_fused(x, w, b)[0],)
 
-    def run_fused(self, x, w, b=None, scale=None, shift=None, clamp=_NO_CLAMP):
-        """Y = clamp((conv(X, W) + B) * scale + shift): the Conv, then (if given) a per-channel
-        affine map and a clamp (lo, hi), in its epilogue. scale/shift are in X's compute dtype."""
+    def run_fused(self, x, w, b=None, scale=None, shift=None, clamp=_NO_CLAMP, pool=None):
+        """(Y, pooled): Y = clamp((conv(X, W) + B) * scale + shift), the Conv then (if given) a
+        per-channel affine map and a clamp (lo, hi) in its epilogue; scale/shift are in X's compute
+        dtype. `pool` (ph, pw) asks for a floor-mode MaxPool with that window and stride on top;
+        `pooled` says whether it was applied: only the channels-last path pools in its epilogue
+        (vectorized across channels; on NCHW data a fused pool measured slower than the in-place
+        epilogue plus the MaxPool kernel); else the caller runs the MaxPool itself, which also
+        reports a bad shape."""
         a = self.attributes
         group = a.get("group", 1)
         key = (x.shape, w.shape, None if b is None else b.shape)
@@ -58,9 +68,26 @@ class Conv(OpRun):
                                        a.get("pads"), a.get("auto_pad", "NOTSET"))
             self._geometry[key] = geometry
         dtype = compute_dtype(x.dtype)
-        y = conv_nd(as_compute(x, dtype), as_compute(w, dtype), as_compute(b, dtype), group, geometry,
-                    scale, shift, clamp)
-        return y if y.dtype == x.dtype else y.astype(x.dtype)
+        wc = as_compute(w, dtype)
+        packed = None
+        if channels_last.applies(geometry, group, x.shape, w.shape):
+            packed = self._packed_weights(wc)
+        if pool is not None and (packed is None or x.ndim != 4
+                                 or any(o < k for o, k in zip(geometry.out, pool))):
+            pool = None
+        y = conv_nd(as_compute(x, dtype), wc, as_compute(b, dtype), group, geometry,
+                    scale, shift, clamp, packed, pool)
+        return (y if y.dtype == x.dtype else y.astype(x.dtype)), pool is not None
+
+    def _packed_weights(self, w):
+        """W (M, C, *k) as the (k..., C) x M matrix of the channels-last path, packed once per
+        weight array (initializers are the same array object on every run)."""
+        cached = self.__dict__.get("_packed")
+        if cached is not None and cached[0] is w:
+            return cached[1]
+        packed = channels_last.pack(w)
+        self._packed = (w, packed)
+        return packed
 
     def _check_shapes(self, x, w, b, group, kernel_shape):
         if not 3 <= x.ndim <= 5:
@@ -79,17 +106,28 @@ class Conv(OpRun):
             self.fail(f"B has shape {b.shape}, expected ({n_out},) for W of shape {w.shape}")
 
 
-def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP):
+def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP, packed=None, pool=None):
     """Y = clamp((conv(X, W) + B) * scale + shift) for X (N, C, *in), W (M, C/group, *k), in X's
-    dtype (scale, shift and clamp optional: see kernels/conv_gemm.py's epilogue_inplace)."""
+    dtype (scale, shift and clamp optional: see kernels/conv_gemm.py's epilogue_inplace).
+
+    `packed` (kernels/channels_last.pack(W)) selects the channels-last path, which can also apply a
+    floor-mode MaxPool `pool` (ph, pw) of stride = window to a 2-D result."""
     n_img, channels = x.shape[:2]
     n_out = w.shape[0]
     g3 = geometry.as_3d()
     x5 = np.ascontiguousarray(x).reshape(to_3d_shape(x.shape))
+    flags = (1 if b is not None else 0) | (2 if scale is not None else 0) | (4 if clamp != _NO_CLAMP else 0)
+    args = _epilogue_args(b, scale, shift, clamp, flags, n_out, x.dtype)
+    if packed is not None:
+        ph, pw = pool or (1, 1)
+        od, oh, ow = g3.out
+        pooled = (od, oh // ph, ow // pw)
+        y = np.empty((n_img, n_out, *pooled), dtype=x.dtype)
+        if y.size:
+            channels_last.conv(x5, packed, g3, y, args, ph, pw)
+        return y.reshape((n_img, n_out) + pooled[3 - len(geometry.out):])
     out_size = math.prod(geometry.out)
     y = np.empty((n_img, n_out, out_size), dtype=x.dtype)
-    flags = (1 if b is not None else 0) | (2 if scale is not None else 0) | (4 if clamp != _NO_CLAMP else 0)
-    args = _epilogue_args(b, scale, shift, clamp, flags, n_out, y.dtype)
     pointwise = all(k == 1 for k in geometry.kernel) and not any(geometry.pads_begin + geometry.pads_end)
     if pointwise:
         if any(s != 1 for s in g3.strides):

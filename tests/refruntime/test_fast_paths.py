@@ -33,9 +33,11 @@ def _both(session, feeds):
 def _conv_case(rng, nd, tail):
     """A Conv with random geometry followed by `tail` ops; returns (model, feeds)."""
     group = int(rng.choice([1, 1, 2]))
-    cin = group * int(rng.integers(1, 4))
+    # wide inputs (C * kw >= 16) take the channels-last path, narrow ones the NCHW im2col path
+    wide = rng.random() < 0.5
+    cin = group * int(rng.integers(8, 13) if wide else rng.integers(1, 4))
     cout = group * int(rng.integers(1, 4))
-    k = [int(rng.integers(1, 4)) for _ in range(nd)]
+    k = [int(rng.integers(2 if wide else 1, 4)) for _ in range(nd)]
     strides = [int(rng.integers(1, 3)) for _ in range(nd)]
     dil = [int(rng.integers(1, 3)) for _ in range(nd)]
     pads = [int(rng.integers(0, 2)) for _ in range(2 * nd)]
@@ -61,6 +63,11 @@ def _conv_case(rng, nd, tail):
         elif op == "Clip":
             inits.update(lo=np.array(-0.5, np.float32), hi=np.array(0.75, np.float32))
             nodes.append(helper.make_node(op, [last, "lo", "hi"], [out]))
+        elif op == "MaxPool":  # window = stride (fusable in 2-D), no larger than the conv output
+            conv_out = [(n + pads[i] + pads[i + nd] - dil[i] * (k[i] - 1) - 1) // strides[i] + 1
+                        for i, n in enumerate(size)]
+            window = [int(rng.integers(1, min(3, o) + 1)) for o in conv_out]
+            nodes.append(helper.make_node(op, [last], [out], kernel_shape=window, strides=window))
         else:
             nodes.append(helper.make_node(op, [last], [out]))
         last = out
@@ -69,24 +76,70 @@ def _conv_case(rng, nd, tail):
 
 
 TAILS = [("Relu",), ("BatchNormalization",), ("BatchNormalization", "Relu"), ("Clip",),
-         ("BatchNormalization", "Clip"), ()]
+         ("BatchNormalization", "Clip"), (), ("Relu", "MaxPool"), ("MaxPool",),
+         ("BatchNormalization", "Relu", "MaxPool")]
 
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(36))
 def test_fused_conv_chain_equals_unfused(seed):
     rng = np.random.default_rng(seed)
     nd = [2, 2, 1, 3][seed % 4]
     tail = TAILS[seed % len(TAILS)]
     model, feeds = _conv_case(rng, nd, tail)
+    if seed % 5 == 0:  # NaN must win a pooling window on every path
+        feeds["X"].flat[rng.integers(0, feeds["X"].size, 2)] = np.nan
     session = Session(model)
     fast, plain = _both(session, feeds)
-    if tail:
+    fusable = [op for op in tail if op != "MaxPool" or nd == 2]
+    if fusable:
         assert len(session.plan.program.fused) == 1, session.plan.program.fused
     (name,) = session.output_names
     np.testing.assert_array_equal(fast[name], plain[name])
     # and the chain against float64 (a plain numpy check of the whole pipeline's accuracy)
     oracle = Session(model, precision="float64").run(feeds)[name]
     np.testing.assert_allclose(fast[name], oracle, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_channels_last_conv_matches_torch(seed):
+    """conv_nd's channels-last path (packed weights, bands, fused pool) against torch, in float64
+    so that the comparison is tight, on random geometry including bands smaller than an image."""
+    import torch
+
+    from refruntime.kernels import channels_last
+    from refruntime.kernels.spatial import window_geometry
+    from refruntime.ops import op_conv
+
+    rng = np.random.default_rng(100 + seed)
+    n, cin, cout = int(rng.integers(1, 4)), int(rng.integers(6, 20)), int(rng.integers(1, 9))
+    k = [int(rng.integers(1, 4)), int(rng.integers(2, 4))]
+    strides, dil = [int(rng.integers(1, 3)) for _ in k], [int(rng.integers(1, 3)) for _ in k]
+    pads = [int(rng.integers(0, 2)) for _ in range(4)]
+    size = [int(rng.integers(8, 20)) for _ in k]
+    x = rng.standard_normal((n, cin, *size))
+    w = rng.standard_normal((cout, cin, *k))
+    b = rng.standard_normal(cout)
+
+    class Node:
+        def fail(self, message):
+            raise AssertionError(message)
+
+    geometry = window_geometry(Node(), tuple(size), tuple(k), strides, dil, pads, "NOTSET")
+    xt = torch.nn.functional.pad(torch.from_numpy(x), (pads[1], pads[3], pads[0], pads[2]))
+    want = torch.nn.functional.conv2d(xt, torch.from_numpy(w), torch.from_numpy(b), strides, 0, dil)
+    pool = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    want_pooled = torch.nn.functional.max_pool2d(torch.relu(want), pool).numpy()
+    budget = channels_last.BAND_BUDGET, channels_last.BAND_WEIGHTS
+    try:
+        if seed % 2:  # tiny bands: pieces of one image, cut at multiples of the pool height
+            channels_last.BAND_BUDGET, channels_last.BAND_WEIGHTS = 1, 0
+        got = op_conv.conv_nd(x, w, b, 1, geometry, packed=channels_last.pack(w))
+        pooled = op_conv.conv_nd(x, w, b, 1, geometry, clamp=(0.0, np.inf),
+                                 packed=channels_last.pack(w), pool=pool)
+    finally:
+        channels_last.BAND_BUDGET, channels_last.BAND_WEIGHTS = budget
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(pooled, want_pooled, rtol=1e-10, atol=1e-10)
 
 
 def test_one_plan_runs_any_batch():
