@@ -1,9 +1,9 @@
 """numba loops of the convolution's large outputs: the fused epilogue in place, and MaxPool 2x2.
 
 The epilogue writes, on the (N, M, P) output of the GEMM (refruntime/ops/op_conv.py),
-    y[n, m, p] = clamp((y[n, m, p] + bias[m]) * scale[m] + shift[m], lo, hi)
-in one pass: the Conv bias, an inference BatchNormalization (its per-channel affine map) and a
-Relu/Clip (the clamp) that follow the Conv cost no extra pass. The order of the float operations
+    y[n, m, p] = clamp((y[n, m, p] + bias[m]) * scale[m] + shift[m] + residual[n, m, p], lo, hi)
+in one pass: the Conv bias, an inference BatchNormalization (its per-channel affine map), a
+residual Add/Sum and a Relu/Clip (the clamp) that follow the Conv cost no extra pass. The order of the float operations
 is that of the unfused ops, so fused results are bitwise equal to Conv -> BatchNormalization ->
 Relu run one by one. `clamp` keeps NaN (like numpy's maximum). Small outputs use the numpy
 version of the same epilogue (kernels/im2col.py), so small models never import numba.
@@ -23,8 +23,8 @@ from refruntime.kernels.jit import parallel_kernel, serial_kernel
 PARALLEL_MIN = 1 << 21
 
 
-def _epilogue_inplace(y, bias, scale, shift, lo, hi, flags):
-    """The epilogue over y (N, M, P) in place (the pointwise and depthwise paths)."""
+def _epilogue_inplace(y, bias, scale, shift, residual, lo, hi, flags):
+    """The epilogue over y (N, M, P) in place (flags: 1 bias, 2 scale/shift, 8 residual, 4 clamp)."""
     n_img, n_out, size = y.shape
     for nm in prange(n_img * n_out):
         m = nm % n_out
@@ -32,12 +32,15 @@ def _epilogue_inplace(y, bias, scale, shift, lo, hi, flags):
         sv = scale[m]
         tv = shift[m]
         row = y[nm // n_out, m]
+        res = residual[nm // n_out, m] if flags & 8 else row
         for p in range(size):
             v = row[p]
             if flags & 1:
                 v = v + bv
             if flags & 2:
                 v = v * sv + tv
+            if flags & 8:
+                v = v + res[p]
             if flags & 4:
                 if v < lo:
                     v = lo

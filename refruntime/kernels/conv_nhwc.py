@@ -76,10 +76,11 @@ def _im2col_rows(xp2, col, g0, od, oh, ow, dp, hp, channels, kd, kh, kw, sd, sh,
                         k += run
 
 
-def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, lo, hi, flags, pool_h, pool_w):
+def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, residual, lo, hi, flags, pool_h, pool_w):
     """y[n, m, z, py, px] = max over the pool_h x pool_w window of f(acc[row, m]), f(v) =
-    clamp((v + bias[m]) * scale[m] + shift[m], lo, hi) (flags: 1 bias, 2 scale/shift, 4 clamp),
-    for the band of output rows starting at g0 that acc (rows * ow, M) holds; y (N, M, OD, PH, PW).
+    clamp((v + bias[m]) * scale[m] + shift[m] + residual[n, m, pixel], lo, hi) (flags: 1 bias,
+    2 scale/shift, 8 residual (N, M, OD*OH*OW), only without a pool; 4 clamp), for the band of
+    output rows starting at g0 that acc (rows * ow, M) holds; y (N, M, OD, PH, PW).
 
     A pool of 1 x 1 is a plain transpose. Pooled rows must lie wholly inside the band (the caller
     cuts bands at multiples of pool_h within an image). NaN wins a window, as in MaxPool.
@@ -110,7 +111,7 @@ def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, lo, hi, flags,
                             val = val + bias[m]
                         if flags & 2:
                             val = val * scale[m] + shift[m]
-                        if flags & 4:
+                        if flags & 4 and not flags & 8:  # with a residual: clamped below
                             if val < lo:
                                 val = lo
                             if val > hi:
@@ -122,6 +123,20 @@ def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, lo, hi, flags,
                             if not (old >= val or old != old):
                                 keep[m] = val
         py = yy // pool_h
+        if flags & 8:  # pool is 1 x 1: add the residual (NCHW, like y), then clamp
+            start = (z * oh + yy) * ow
+            for m in range(n_out):
+                out = y[n, m, z, py]
+                res = residual[n, m, start:start + ow]
+                for px in range(uint64(out_w)):
+                    val = best[px, m] + res[px]
+                    if flags & 4:
+                        if val < lo:
+                            val = lo
+                        if val > hi:
+                            val = hi
+                    out[px] = val
+            continue
         for m in range(n_out):
             out = y[n, m, z, py]
             for px in range(uint64(out_w)):

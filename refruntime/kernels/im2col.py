@@ -53,14 +53,17 @@ def im2col(xp, col, n0, c0, g3):
     np.copyto(col.reshape(view.shape), view)
 
 
-def epilogue(y, bias, scale, shift, lo, hi, flags):
-    """In place on y (N, M, P): y = clamp((y + bias[m]) * scale[m] + shift[m], lo, hi), in the order
-    of the unfused ops (flags: 1 bias, 2 scale/shift, 4 clamp); NaN stays NaN."""
+def epilogue(y, bias, scale, shift, residual, lo, hi, flags):
+    """In place on y (N, M, P): y = clamp((y + bias[m]) * scale[m] + shift[m] + residual, lo, hi),
+    in the order of the unfused ops (flags: 1 bias, 2 scale/shift, 8 residual (N, M, P), 4 clamp);
+    NaN stays NaN."""
     if flags & 1:
         y += bias[:, None]
     if flags & 2:
         y *= scale[:, None]
         y += shift[:, None]
+    if flags & 8:
+        y += residual
     if flags & 4:
         if lo != -np.inf:
             np.maximum(y, lo, out=y)

@@ -50,33 +50,39 @@ class Conv(OpRun):
              pads=None, strides=None):
         return (self.run_fused(x, w, b)[0],)
 
-    def run_fused(self, x, w, b=None, scale=None, shift=None, clamp=_NO_CLAMP, pool=None):
-        """(Y, pooled): Y = clamp((conv(X, W) + B) * scale + shift), the Conv then (if given) a
-        per-channel affine map and a clamp (lo, hi) in its epilogue; scale/shift are in X's compute
-        dtype. `pool` (ph, pw) asks for a floor-mode MaxPool with that window and stride on top;
+    def geometry(self, x, w, b=None):
+        """The window geometry for these input shapes, checked once per combination of shapes."""
+        key = (x.shape, w.shape, None if b is None else b.shape)
+        geometry = self._geometry.get(key)
+        if geometry is None:
+            a = self.attributes
+            self._check_shapes(x, w, b, a.get("group", 1), a.get("kernel_shape"))
+            geometry = window_geometry(self, x.shape[2:], w.shape[2:], a.get("strides"), a.get("dilations"),
+                                       a.get("pads"), a.get("auto_pad", "NOTSET"))
+            self._geometry[key] = geometry
+        return geometry
+
+    def run_fused(self, x, w, b=None, scale=None, shift=None, clamp=_NO_CLAMP, pool=None, residual=None):
+        """(Y, pooled): Y = clamp((conv(X, W) + B) * scale + shift + residual), the Conv then (if
+        given) a per-channel affine map, a residual tensor of Y's shape and dtype (the plan checks)
+        and a clamp (lo, hi) in its epilogue; scale/shift are in X's compute dtype.
+        `pool` (ph, pw) asks for a floor-mode MaxPool with that window and stride on top;
         `pooled` says whether it was applied: only the channels-last path pools in its epilogue
         (vectorized across channels; on NCHW data a fused pool measured slower than the in-place
         epilogue plus the MaxPool kernel); else the caller runs the MaxPool itself, which also
         reports a bad shape."""
-        a = self.attributes
-        group = a.get("group", 1)
-        key = (x.shape, w.shape, None if b is None else b.shape)
-        geometry = self._geometry.get(key)
-        if geometry is None:  # shapes are checked once per combination of input shapes
-            self._check_shapes(x, w, b, group, a.get("kernel_shape"))
-            geometry = window_geometry(self, x.shape[2:], w.shape[2:], a.get("strides"), a.get("dilations"),
-                                       a.get("pads"), a.get("auto_pad", "NOTSET"))
-            self._geometry[key] = geometry
+        group = self.attributes.get("group", 1)
+        geometry = self.geometry(x, w, b)
         dtype = compute_dtype(x.dtype)
         wc = as_compute(w, dtype)
         packed = None
         if channels_last.applies(geometry, group, x.shape, w.shape):
             packed = self._packed_weights(wc)
-        if pool is not None and (packed is None or x.ndim != 4
+        if pool is not None and (packed is None or x.ndim != 4 or residual is not None
                                  or any(o < k for o, k in zip(geometry.out, pool))):
             pool = None
         y = conv_nd(as_compute(x, dtype), wc, as_compute(b, dtype), group, geometry,
-                    scale, shift, clamp, packed, pool)
+                    scale, shift, clamp, packed, pool, residual)
         return (y if y.dtype == x.dtype else y.astype(x.dtype)), pool is not None
 
     def _packed_weights(self, w):
@@ -106,18 +112,23 @@ class Conv(OpRun):
             self.fail(f"B has shape {b.shape}, expected ({n_out},) for W of shape {w.shape}")
 
 
-def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP, packed=None, pool=None):
-    """Y = clamp((conv(X, W) + B) * scale + shift) for X (N, C, *in), W (M, C/group, *k), in X's
-    dtype (scale, shift and clamp optional: see kernels/conv_gemm.py's epilogue_inplace).
+def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP, packed=None, pool=None,
+            residual=None):
+    """Y = clamp((conv(X, W) + B) * scale + shift + residual) for X (N, C, *in), W (M, C/group, *k),
+    in X's dtype (scale, shift, residual (Y's shape) and clamp optional: see
+    kernels/conv_gemm.py's epilogue_inplace).
 
     `packed` (kernels/channels_last.pack(W)) selects the channels-last path, which can also apply a
-    floor-mode MaxPool `pool` (ph, pw) of stride = window to a 2-D result."""
+    floor-mode MaxPool `pool` (ph, pw) of stride = window to a 2-D result (not with a residual)."""
     n_img, channels = x.shape[:2]
     n_out = w.shape[0]
     g3 = geometry.as_3d()
     x5 = np.ascontiguousarray(x).reshape(to_3d_shape(x.shape))
-    flags = (1 if b is not None else 0) | (2 if scale is not None else 0) | (4 if clamp != _NO_CLAMP else 0)
-    args = _epilogue_args(b, scale, shift, clamp, flags, n_out, x.dtype)
+    flags = ((1 if b is not None else 0) | (2 if scale is not None else 0) | (4 if clamp != _NO_CLAMP else 0)
+             | (8 if residual is not None else 0))
+    if residual is not None:
+        residual = np.ascontiguousarray(residual).reshape(n_img, n_out, -1)
+    args = _epilogue_args(b, scale, shift, residual, clamp, flags, n_out, x.dtype)
     if packed is not None:
         ph, pw = pool or (1, 1)
         od, oh, ow = g3.out
@@ -162,11 +173,14 @@ def _epilogue(y, args):
     run(y, *args)
 
 
-def _epilogue_args(b, scale, shift, clamp, flags, n_out, dtype):
-    """(bias, scale, shift, lo, hi, flags) for the epilogue kernels; unused arrays are zeros."""
+def _epilogue_args(b, scale, shift, residual, clamp, flags, n_out, dtype):
+    """(bias, scale, shift, residual, lo, hi, flags) for the epilogue kernels; unused arrays are
+    zeros (one element for the residual)."""
     zeros = None if (b is not None and scale is not None) else np.zeros(n_out, dtype=dtype)
+    if residual is None:
+        residual = np.zeros((1, 1, 1), dtype=dtype)
     return (b if b is not None else zeros, scale if scale is not None else zeros,
-            shift if shift is not None else zeros, dtype.type(clamp[0]), dtype.type(clamp[1]), flags)
+            shift if shift is not None else zeros, residual, dtype.type(clamp[0]), dtype.type(clamp[1]), flags)
 
 
 def _im2col_gemm(x5, w, group, g3, y):

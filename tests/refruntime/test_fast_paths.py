@@ -290,3 +290,45 @@ def test_max_pool_large_window_propagates_nan_and_is_fast():
     y = Session(model).run({"X": x})["Y"]
     assert y.shape == (1, 1, 241, 221)
     assert np.isnan(y[0, 0, :11, :11]).all() and not np.isnan(y[0, 0, 11:, 11:]).any()
+
+
+@pytest.mark.parametrize("variant", ["add-left", "add-right", "sum", "late-residual", "broadcast", "two-branches"])
+def test_residual_add_fused_equals_unfused(variant):
+    """Conv -> BN -> Add/Sum(residual) -> Relu, ResNet's block ending: fused when the residual has
+    the Conv output's shape (wherever it is computed), unfused otherwise; bitwise equal either way."""
+    rng = np.random.default_rng(7)
+    c, m = 12, 6
+    inits = {"W": rng.standard_normal((m, c, 3, 3)).astype(np.float32),
+             "W2": rng.standard_normal((m, c, 1, 1)).astype(np.float32),
+             "s": rng.uniform(0.5, 1.5, m).astype(np.float32), "bb": rng.standard_normal(m).astype(np.float32),
+             "mu": rng.standard_normal(m).astype(np.float32), "v": rng.uniform(0.5, 1.5, m).astype(np.float32)}
+    conv = helper.make_node("Conv", ["X", "W"], ["c"], pads=[1, 1, 1, 1])
+    bn = helper.make_node("BatchNormalization", ["c", "s", "bb", "mu", "v"], ["b"])
+    relu = helper.make_node("Relu", ["sum"], ["Y"])
+    x = rng.standard_normal((2, c, 9, 9)).astype(np.float32)
+    feeds = {"X": x, "R": rng.standard_normal((2, m, 9, 9)).astype(np.float32)}
+    inputs = ["X", "R"]
+    if variant == "add-left":
+        nodes = [conv, bn, helper.make_node("Add", ["b", "R"], ["sum"]), relu]
+    elif variant == "add-right":
+        nodes = [conv, bn, helper.make_node("Add", ["R", "b"], ["sum"]), relu]
+    elif variant == "sum":
+        nodes = [conv, bn, helper.make_node("Sum", ["b", "R"], ["sum"]), relu]
+    elif variant == "late-residual":  # the residual is computed after the Conv in node order
+        nodes = [conv, helper.make_node("Neg", ["R"], ["r2"]), bn, helper.make_node("Add", ["r2", "b"], ["sum"]), relu]
+    elif variant == "broadcast":  # (1, M, 1, 1): not the Conv output's shape, so run unfused
+        feeds["R"] = rng.standard_normal((1, m, 1, 1)).astype(np.float32)
+        nodes = [conv, bn, helper.make_node("Add", ["b", "R"], ["sum"]), relu]
+    else:  # a projection shortcut: both operands of the Sum are Conv chains
+        inputs = ["X"]
+        del feeds["R"]
+        nodes = [conv, bn, helper.make_node("Conv", ["X", "W2"], ["c2"]),
+                 helper.make_node("Sum", ["b", "c2"], ["sum"]), relu]
+    model = _model(nodes, inputs, ["Y"], inits)
+    session = Session(model)
+    fast, plain = _both(session, feeds)
+    fused = " | ".join(session.plan.program.fused)
+    assert ("Add" in fused or "Sum" in fused) and "Relu" in fused, fused  # planned; run-time may unfuse
+    np.testing.assert_array_equal(fast["Y"], plain["Y"])
+    oracle = Session(model, precision="float64").run(feeds)["Y"]
+    np.testing.assert_allclose(fast["Y"], oracle, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,151 @@
+"""The fused steps of the plain path's program (refruntime/plan_fusion.py decides what fuses):
+
+    Conv [-> BatchNormalization] [-> Add/Sum residual] [-> Relu | Clip] [-> MaxPool]   FusedConv
+    Gemm -> Relu                                                                     gemm_relu
+
+Each fused step computes fused only when the run-time inputs allow it (float32/float64, matching
+shapes) and otherwise runs the chain's own kernels one after the other (`FusedConv.unfused`), so
+results and errors are those of the unfused graph. The float operations are done in the unfused
+order, so fused results are bitwise equal to the unfused ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_STANDARD = ("", "ai.onnx")
+
+
+def clamp_of(step, constant):
+    """((lo, hi), the node's bound inputs) of a Relu or of a Clip with constant bounds, else None."""
+    node = step.node
+    if step.is_fallback or node.domain not in _STANDARD or len(step.outputs) != 1:
+        return None
+    if node.op_type == "Relu":
+        return (0.0, np.inf), ()
+    if node.op_type != "Clip":
+        return None
+    if type(step.kernel).__name__ == "Clip_6":
+        attrs = step.kernel.attributes
+        return (float(attrs.get("min", -3.4028234663852886e38)), float(attrs.get("max", 3.4028234663852886e38))), ()
+    if type(step.kernel).__name__ != "Clip_11":
+        return None  # Clip-1 (attributes, consumed_inputs): rare, left unfused
+    bounds, inputs = [-np.inf, np.inf], []
+    for k, name in enumerate(node.input[1:3]):
+        value = constant(name) if name else None
+        if name and (value is None or value.size != 1 or value.dtype.kind != "f"):
+            return None
+        inputs.append(value)
+        if value is not None:
+            bounds[k] = float(value.reshape(()))
+    return (bounds[0], bounds[1]), tuple(inputs)
+
+
+def pool_window(step, source: str):
+    """(ph, pw) of a MaxPool reading `source` that the channels-last conv epilogue can apply: 2-D,
+    values only, window = stride, no pads or dilations, floor mode; else None."""
+    node = step.node
+    if (step.is_fallback or node.op_type != "MaxPool" or node.domain not in _STANDARD
+            or step.inputs[0] != source or any(node.output[1:])):
+        return None
+    a = step.kernel.attributes
+    window = list(a.get("kernel_shape", ()))
+    if (len(window) != 2 or window == [1, 1] or list(a.get("strides", [1, 1])) != window
+            or any(a.get("pads", ())) or any(d != 1 for d in a.get("dilations", ()))
+            or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or a.get("ceil_mode", 0)):
+        return None
+    return tuple(window)
+
+
+def residual_of(step, source: str):
+    """(other input, position of `source`) of a two-input Add (opset 7+) or Sum (6+) reading
+    `source` and another value, else None. Whether the other value has the Conv output's shape
+    and dtype is checked per run."""
+    node = step.node
+    if (step.is_fallback or node.domain not in _STANDARD or len(step.inputs) != 2
+            or type(step.kernel).__name__ not in ("Add_7", "Sum_6")):
+        return None
+    a, b = step.inputs
+    if a == b or source not in (a, b) or not (a and b):
+        return None
+    return (b, 0) if a == source else (a, 1)
+
+
+class FusedConv:
+    """Conv [-> BatchNormalization] [-> Add/Sum] [-> Relu/Clip] [-> MaxPool] as one call of
+    Conv.run_fused. Its inputs are the Conv's, then the residual when an Add/Sum is fused."""
+
+    def __init__(self, chain, bn, act, pool=None, residual=None):
+        self.chain = chain
+        self.conv = chain[0].kernel
+        self.n_conv_inputs = len(chain[0].inputs)
+        self.bn = bn
+        self.clamp, self.act_inputs = act if act is not None else ((-np.inf, np.inf), ())
+        self.pool = pool
+        self.residual_position = None if residual is None else residual[1]
+        self._affine: dict = {}
+
+    def affine(self, dtype):
+        if self.bn is None:
+            return None, None
+        got = self._affine.get(dtype)
+        if got is None:
+            from refruntime.ops.op_batch_normalization import affine_parameters
+
+            (scale, b, mean, var), epsilon = self.bn
+            got = self._affine[dtype] = affine_parameters(scale, b, mean, var, epsilon, dtype)
+        return got
+
+    def run(self, *inputs):
+        x, w = inputs[0], inputs[1]
+        b = inputs[2] if self.n_conv_inputs > 2 else None
+        residual = inputs[self.n_conv_inputs] if self.residual_position is not None else None
+        if (x.dtype in _FUSED_DTYPES and (self.bn is None or self.bn[0][0].shape == (w.shape[0],))
+                and (self.pool is None or x.ndim == 4) and self._residual_fits(residual, x, w, b)):
+            scale, shift = self.affine(x.dtype)
+            clamp = self.clamp
+            if x.dtype != np.float64 and clamp != (-np.inf, np.inf):
+                clamp = (float(x.dtype.type(clamp[0])), float(x.dtype.type(clamp[1])))
+            y, pooled = self.conv.run_fused(x, w, b, scale, shift, clamp, self.pool, residual)
+            if self.pool is not None and not pooled:  # a path without the pooling epilogue
+                y = self.chain[-1].kernel.run(y)[0]
+            return (y,)
+        return self.unfused(x, w, b, residual)
+
+    def _residual_fits(self, residual, x, w, b) -> bool:
+        """No residual, or one of exactly the Conv output's shape and dtype (no broadcasting)."""
+        if self.residual_position is None:
+            return True
+        if not isinstance(residual, np.ndarray) or residual.dtype != x.dtype or w.ndim != x.ndim or x.ndim < 3:
+            return False
+        try:
+            out = self.conv.geometry(x, w, b).out
+        except Exception:  # noqa: BLE001 - a shape error: the unfused Conv reports it
+            return False
+        return residual.shape == (x.shape[0], w.shape[0], *out)
+
+    def unfused(self, x, w, b=None, residual=None):
+        """The chain's own kernels, one after the other (the reference behaviour)."""
+        (y,) = self.conv.run(x, w, b)[:1]
+        for step in self.chain[1:]:
+            op = step.node.op_type
+            if op == "BatchNormalization":
+                (scale, bias, mean, var), _ = self.bn
+                y = step.kernel.run(y, scale, bias, mean, var)[0]
+            elif op == "MaxPool":
+                y = step.kernel.run(y)[0]
+            elif op in ("Add", "Sum"):  # in the graph's operand order
+                y = step.kernel.run(*((y, residual) if self.residual_position == 0 else (residual, y)))[0]
+            else:  # Relu, Clip: with the bound inputs the graph gives them (constants)
+                y = step.kernel.run(y, *self.act_inputs)[0]
+        return (y,)
+
+
+def gemm_relu(gemm):
+    def run(a, b, c=None):
+        (y,) = gemm.run(a, b, c)[:1]
+        if isinstance(y, np.ndarray) and y.ndim:
+            np.maximum(y, 0, out=y)  # Gemm's output is a fresh array of its own
+        return (y,)
+
+    return run
