@@ -15,7 +15,8 @@ took 0.48 ms serial, 2.3 ms median in parallel, with other processes running). S
 several MB go parallel.
 """
 # ruff: noqa: PLR1730, PLR0124 - `if v < lo: v = lo` and `v != v` keep NaN, which max()/min() would not
-from numba import prange
+import numpy as np
+from numba import prange, uint64
 
 from refruntime.kernels.jit import parallel_kernel, serial_kernel
 
@@ -50,25 +51,29 @@ def _epilogue_inplace(y, bias, scale, shift, residual, lo, hi, flags):
 
 
 def _max_pool_2x2(x, y):
-    """MaxPool 2x2, stride 2, no pads/dilations, floor mode, on (N, C, H, W); NaN wins."""
+    """MaxPool 2x2, stride 2, no pads/dilations, floor mode, on (N, C, H, W); NaN wins.
+
+    Per output row: the maximum of the two input rows (contiguous, vectorized), then of adjacent
+    pairs; measured 1.9x faster than taking each window's four values in turn. The selects are
+    written without branches (`|`, not `or`), which random data would mispredict."""
     n_img, channels, _, _ = x.shape
     _, _, oh, ow = y.shape
     for nc in prange(n_img * channels):
         n = nc // channels
         c = nc % channels
+        rows = np.empty(2 * ow, x.dtype)
         for yy in range(oh):
             r0 = x[n, c, 2 * yy]
             r1 = x[n, c, 2 * yy + 1]
+            for q in range(uint64(2 * ow)):
+                a = r0[q]
+                b = r1[q]
+                rows[q] = a if (a >= b) | (a != a) else b
             out = y[n, c, yy]
-            for q in range(ow):
-                a = r0[2 * q]
-                b = r0[2 * q + 1]
-                m = a if (a >= b or a != a) else b
-                a = r1[2 * q]
-                m = m if (m >= a or m != m) else a
-                b = r1[2 * q + 1]
-                m = m if (m >= b or m != m) else b
-                out[q] = m
+            for q in range(uint64(ow)):
+                a = rows[2 * q]
+                b = rows[2 * q + 1]
+                out[q] = a if (a >= b) | (a != a) else b
 
 
 epilogue_inplace = parallel_kernel(_epilogue_inplace)

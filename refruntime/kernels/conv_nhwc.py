@@ -118,10 +118,9 @@ def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, residual, lo, 
                                 val = hi
                         if first:
                             keep[m] = val
-                        else:
+                        else:  # a select, not a branch (`|`): random data would mispredict
                             old = keep[m]
-                            if not (old >= val or old != old):
-                                keep[m] = val
+                            keep[m] = old if (old >= val) | (old != old) else val
         py = yy // pool_h
         if flags & 8:  # pool is 1 x 1: add the residual (NCHW, like y), then clamp
             start = (z * oh + yy) * ow
