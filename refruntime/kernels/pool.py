@@ -9,8 +9,9 @@ from numba import prange
 
 from refruntime.kernels.jit import parallel_kernel, serial_kernel
 
-#: output elements x window taps from which `max_pool_values` runs in parallel
-PARALLEL_MIN_WORK = 1 << 22
+#: output elements x window taps from which `max_pool_values` runs in parallel (ResNet50's first
+#: pool, 1.8 M: 3.3 ms serial, 2.0 ms parallel)
+PARALLEL_MIN_WORK = 1 << 20
 
 
 @parallel_kernel
@@ -120,7 +121,7 @@ def average_pool(x, y, include_pad, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, 
 @numba.njit(cache=True, inline="always")
 def _nan_max(v, m):
     """max(v, m) where a NaN wins (np.maximum's rule)."""
-    return v if (v > m or v != v) else m  # noqa: PLR0124 - v != v is the NaN test
+    return v if (v > m) | (v != v) else m  # noqa: PLR0124 - v != v is the NaN test; `|`: a select, not a branch
 
 
 def _max_pool_values(xp, y, kd, kh, kw, sd, sh, sw, dd, dh, dw):
