@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 #: a window row must hold at least this many values (C * kw) for im2col's copies to pay: MNIST
-#: and RGB first layers (C = 1, 3) run faster on the NCHW path
-MIN_RUN = 16
+#: and RGB first layers (C = 1, 3; ResNet's 7x7: C * kw = 21) run faster on the NCHW path
+MIN_RUN = 32
 #: ... unless the output has at most this many pixels: then the pass saved by the fused epilogue
 #: (and MaxPool) outweighs the short copies (SimpleCNN's first layer at batch 1: 0.66 -> 0.52 ms
 #: for the whole net)
