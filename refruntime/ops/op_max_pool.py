@@ -22,11 +22,11 @@ from refruntime.ops.base import OpRun
 #: 2x2/2 pools with at least this many outputs take the numba loop (smaller ones: numpy views)
 NUMBA_MIN = 1 << 14
 #: windows of more taps than this, or outputs of at least SEPARABLE_MIN_OUTPUTS elements, take
-#: numba's separable maximum instead of one numpy pass per tap (measured on 3x3/2 pools: ResNet50's
-#: 64x112x112 2.8 -> 2.0 ms, SqueezeNet's 96x109x109 at batch 8 68 -> 12 ms; 256x27x27 stays
-#: faster with the numpy views, 0.6 vs 0.9 ms)
+#: numba's separable maximum instead of one numpy pass per tap (measured on 3x3/2 pools, views vs
+#: separable: ResNet50's 64x112x112 3.8 vs 1.5 ms, SqueezeNet's 96x109x109 3.8 vs 1.0 ms and at
+#: batch 8 62 vs 11 ms, 256x27x27 0.59 vs 0.37 ms); tiny pools keep the views (no numba import)
 VIEWS_MAX_TAPS = 16
-SEPARABLE_MIN_OUTPUTS = 1 << 17
+SEPARABLE_MIN_OUTPUTS = 1 << 10
 
 
 class MaxPool(OpRun):
