@@ -34,6 +34,9 @@ COL_BUDGET = 4 << 20
 #: numpy passes at ~0.5 ns per element each; light ResNet50 120 -> 114 ms when lowered from 2^18)
 EPILOGUE_NUMBA_MIN = 1 << 12
 
+#: depthwise convolutions of at least this many multiply-adds run their parallel build
+DEPTHWISE_PARALLEL_MIN = 1 << 23
+
 _NO_CLAMP = (-np.inf, np.inf)
 
 
@@ -151,8 +154,12 @@ def conv_nd(x, w, b, group, geometry, scale=None, shift=None, clamp=_NO_CLAMP, p
         from refruntime.kernels import conv as kernels
 
         y5 = y.reshape((n_img, n_out) + g3.out)
-        kernels.depthwise(x5, np.ascontiguousarray(w).reshape(to_3d_shape(w.shape)), y5,
-                          n_out // channels, *g3.strides, *g3.dilations, *g3.pads_begin)
+        # parallel only for large work: a parallel launch right after a BLAS call waits for
+        # OpenBLAS's spinning threads (ShuffleNet's 272x14x14 layer: 0.5 ms serial, 1.6 ms parallel)
+        big = y.size * math.prod(g3.kernel) >= DEPTHWISE_PARALLEL_MIN
+        (kernels.depthwise if big else kernels.depthwise_serial)(
+            x5, np.ascontiguousarray(w).reshape(to_3d_shape(w.shape)), y5,
+            n_out // channels, *g3.strides, *g3.dilations, *g3.pads_begin)
     else:
         _im2col_gemm(x5, np.ascontiguousarray(w), group, g3, y)
     if flags and y.size:
