@@ -9,7 +9,7 @@ from numba import prange, uint64
 
 from refruntime.kernels.jit import parallel_kernel, serial_kernel
 
-#: output elements x window taps from which `max_pool_values` runs in parallel (measured: 1.8 M,
+#: output elements x window taps from which `separable_pool` runs in parallel (measured: 1.8 M,
 #: ResNet50's first pool, 1.5 ms serial / 2.5 ms parallel; 20 M, SqueezeNet's at batch 8, 14 / 11 ms)
 PARALLEL_MIN_WORK = 1 << 22
 
@@ -64,73 +64,25 @@ def max_pool(x, y, indices, column_major, lowest, kd, kh, kw, sd, sh, sw, dd, dh
 
 
 @numba.njit(cache=True, inline="always")
-def _window_counts(start, k, dil, size, limit):
-    """(positions inside [0, size), positions inside [-pad_begin, limit)) of a dilated window."""
-    inside = 0
-    padded = 0
-    for i in range(k):
-        p = start + i * dil
-        if 0 <= p < size:
-            inside += 1
-        if p < limit:
-            padded += 1
-    return inside, padded
-
-
-@parallel_kernel
-def average_pool(x, y, include_pad, kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw,
-                 ed, eh, ew):
-    """y = mean of the window. The divisor counts in-input positions, or (include_pad) every
-    position inside the explicitly padded input (pads pd..pw before, ed..ew after); positions a
-    ceil_mode window reaches beyond that never count."""
-    n_img, channels, depth, height, width = x.shape
-    _, _, od, oh, ow = y.shape
-    for nc in prange(n_img * channels):
-        n = nc // channels
-        c = nc % channels
-        for z in range(od):
-            z0 = z * sd - pd
-            cz, pz = _window_counts(z0, kd, dd, depth, depth + ed)
-            for yy in range(oh):
-                y0 = yy * sh - ph
-                cy, py = _window_counts(y0, kh, dh, height, height + eh)
-                for q in range(ow):
-                    x0 = q * sw - pw
-                    cx, px = _window_counts(x0, kw, dw, width, width + ew)
-                    total = x[n, c, 0, 0, 0] * 0
-                    for a in range(kd):
-                        iz = z0 + a * dd
-                        if iz < 0 or iz >= depth:
-                            continue
-                        for b in range(kh):
-                            iy = y0 + b * dh
-                            if iy < 0 or iy >= height:
-                                continue
-                            for e in range(kw):
-                                ix = x0 + e * dw
-                                if 0 <= ix < width:
-                                    total += x[n, c, iz, iy, ix]
-                    count = pz * py * px if include_pad else cz * cy * cx
-                    if count > 0:
-                        y[n, c, z, yy, q] = total / count
-                    else:
-                        y[n, c, z, yy, q] = np.nan
-
-
-
-@numba.njit(cache=True, inline="always")
 def _nan_max(v, m):
     """max(v, m) where a NaN wins (np.maximum's rule)."""
     return v if (v > m) | (v != v) else m  # noqa: PLR0124 - v != v is the NaN test; `|`: a select, not a branch
 
 
-def _max_pool_values(xp, y, kd, kh, kw, sd, sh, sw, dd, dh, dw):
-    """y = max over each window of xp (N, C, D, H, W), already padded (`spatial.padded_input`) so
-    that every window lies inside; NaN wins, as with np.maximum. The window is a product of three
-    axes, so the maximum is taken one axis at a time: O(output x (kd+kh+kw)) instead of
+@numba.njit(cache=True, inline="always")
+def _combine(a, b, is_sum):
+    """The pooling reduction: a + b, or max(a, b) with NaN winning."""
+    return a + b if is_sum else _nan_max(a, b)
+
+
+def _separable_pool(xp, y, kd, kh, kw, sd, sh, sw, dd, dh, dw, is_sum):
+    """y = max (or sum, `is_sum`) over each window of xp (N, C, D, H, W), already padded
+    (`spatial.padded_input`: -inf or the lowest value for max, 0 for sum) so that every window
+    lies inside; NaN wins a max, as with np.maximum. The window is a product of three axes, so
+    the reduction is taken one axis at a time: O(output x (kd+kh+kw)) instead of
     O(output x kd*kh*kw). D and H first, over whole contiguous rows (vectorized), W last, where
     the reads are strided but the data already shrunk by the strides of D and H (on SqueezeNet's
-    3x3/2 pool: 3.6 -> 0.9 ms with the unrolled W pass)."""
+    3x3/2 max pool: 3.6 -> 0.9 ms with the unrolled W pass)."""
     n_img, channels, _, height, width = xp.shape
     od, oh = y.shape[2], y.shape[3]
     for nc in prange(n_img * channels):
@@ -148,7 +100,7 @@ def _max_pool_values(xp, y, kd, kh, kw, sd, sh, sw, dd, dh, dw):
                     for a in range(1, kd):
                         src = xp[n, c, z * sd + a * dd, r]
                         for q in range(uint64(width)):
-                            dst[q] = _nan_max(src[q], dst[q])
+                            dst[q] = _combine(src[q], dst[q], is_sum)
         rows = np.empty((od, oh, width), dtype=y.dtype)  # along H
         for z in range(od):
             for yy in range(oh):
@@ -159,32 +111,32 @@ def _max_pool_values(xp, y, kd, kh, kw, sd, sh, sw, dd, dh, dw):
                 for b in range(1, kh):
                     src = planes[z, yy * sh + b * dh]
                     for q in range(uint64(width)):
-                        dst[q] = _nan_max(src[q], dst[q])
+                        dst[q] = _combine(src[q], dst[q], is_sum)
         for z in range(od):  # along W: the usual 2- and 3-wide windows unrolled (vectorized;
             for yy in range(oh):  # a loop over the taps measured 5x slower)
-                _max_along_w(rows[z, yy], y[n, c, z, yy], kw, uint64(sw), uint64(dw))
+                _along_w(rows[z, yy], y[n, c, z, yy], kw, uint64(sw), uint64(dw), is_sum)
 
 
 @numba.njit(cache=True, inline="always")
-def _max_along_w(src, dst, kw, sw, dw):
-    """dst[q] = max(src[q*sw + e*dw] for e < kw), NaN winning."""
+def _along_w(src, dst, kw, sw, dw, is_sum):
+    """dst[q] = the reduction of src[q*sw + e*dw] for e < kw."""
     count = uint64(dst.shape[0])
     if kw == 2:
         for q in range(count):
             base = q * sw
-            dst[q] = _nan_max(src[base + dw], src[base])
+            dst[q] = _combine(src[base + dw], src[base], is_sum)
     elif kw == 3:
         for q in range(count):
             base = q * sw
-            dst[q] = _nan_max(src[base + 2 * dw], _nan_max(src[base + dw], src[base]))
+            dst[q] = _combine(src[base + 2 * dw], _combine(src[base + dw], src[base], is_sum), is_sum)
     else:
         for q in range(count):
             dst[q] = src[q * sw]
         for e in range(1, kw):
             offset = uint64(e) * dw
             for q in range(count):
-                dst[q] = _nan_max(src[q * sw + offset], dst[q])
+                dst[q] = _combine(src[q * sw + offset], dst[q], is_sum)
 
 
-max_pool_values = parallel_kernel(_max_pool_values)
-max_pool_values_serial = serial_kernel(_max_pool_values)
+separable_pool = parallel_kernel(_separable_pool)
+separable_pool_serial = serial_kernel(_separable_pool)

@@ -66,8 +66,8 @@ class MaxPool(OpRun):
 
             xp = padded_input(x5, g3, _lowest(work.dtype))
             big = y.size * math.prod(g3.kernel) >= pool.PARALLEL_MIN_WORK
-            (pool.max_pool_values if big else pool.max_pool_values_serial)(
-                xp, y, *g3.kernel, *g3.strides, *g3.dilations)
+            (pool.separable_pool if big else pool.separable_pool_serial)(
+                xp, y, *g3.kernel, *g3.strides, *g3.dilations, False)
         else:  # values only, small windows on small outputs (no numba import for them): a running
             # maximum over one strided view per kernel offset
             for i, (_, view) in enumerate(window_views(padded_input(x5, g3, _lowest(work.dtype)), g3)):
