@@ -16,10 +16,11 @@ _FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _STANDARD = ("", "ai.onnx")
 
 
-def clamp_of(step, constant):
-    """((lo, hi), the node's bound inputs) of a Relu or of a Clip with constant bounds, else None."""
+def clamp_of(step, constant, source: str):
+    """((lo, hi), the node's bound inputs) of a Relu or of a Clip with constant bounds clamping
+    `source`, else None."""
     node = step.node
-    if step.is_fallback or node.domain not in _STANDARD or len(step.outputs) != 1:
+    if step.is_fallback or node.domain not in _STANDARD or len(step.outputs) != 1 or step.inputs[0] != source:
         return None
     if node.op_type == "Relu":
         return (0.0, np.inf), ()

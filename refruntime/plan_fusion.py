@@ -14,6 +14,10 @@ plain run and keeps it on the plan):
         shape: ResNet's shortcut), clamps, and max-pools (non-overlapping, floor mode, 2-D, not
         after a residual). A step with a residual runs where the Add was, since the residual
         may be computed after the Conv.
+    (BatchNormalization | Mul | Add)+ [-> Relu | Clip]
+        one step (refruntime/fused_channel.py) when every Mul/Add has a constant per-channel
+        operand: one pass per stage over each channel's data in cache (pre-activations, Scale
+        layers; a Conv chain takes a BatchNormalization first, the rest then form this chain)
     Gemm -> Relu
         one step: Relu in place on Gemm's fresh output
   A node joins the chain only if the chain's current value has exactly one reader, that node, and
@@ -160,14 +164,15 @@ def _fuse(plan):
                     nxt = only_reader(nxt.outputs[0])
             if nxt is not None:
                 residual = residual_of(nxt, chain[-1].outputs[0])
-                if residual is not None and producer.get(residual[0], -1) < nxt.index:
+                if (residual is not None and constant(residual[0]) is None
+                        and producer.get(residual[0], -1) < nxt.index):
                     add_step = nxt
                     chain.append(nxt)
                     nxt = only_reader(nxt.outputs[0])
                 else:
                     residual = None
             if nxt is not None:
-                act = clamp_of(nxt, constant)
+                act = clamp_of(nxt, constant, chain[-1].outputs[0])
                 if act is not None:
                     chain.append(nxt)
                     nxt = only_reader(nxt.outputs[0])
@@ -192,5 +197,49 @@ def _fuse(plan):
                 fused.append(f"Gemm {step.label} -> Relu {nxt.label}")
                 absorbed.update((step.index, nxt.index))
                 continue
+        source = _channel_source(step, constant) if single else None
+        if source is not None:
+            unit = _channel_chain(step, source, constant, only_reader)
+            if unit is not None:
+                units.append(unit[0])
+                fused.append(" -> ".join(f"{s.node.op_type} {s.label}" for s in unit[1]))
+                absorbed.update(s.index for s in unit[1])
+                continue
         units.append((step, kernel.run, step.inputs, step.outputs))
     return units, fused
+
+
+def _channel_source(step, constant):
+    """The data input of a step that may start a chain of per-channel stages, else None."""
+    op = step.node.op_type
+    if op == "BatchNormalization":
+        return step.inputs[0]
+    if op in ("Mul", "Add") and len(step.inputs) == 2:
+        variable = [n for n in step.inputs if constant(n) is None]
+        return variable[0] if len(variable) == 1 else None
+    return None
+
+
+def _channel_chain(step, source, constant, only_reader):
+    """((unit), chain steps) of a ChannelChain starting at `step`, or None (fewer than two ops)."""
+    from refruntime.fused_channel import ChannelChain, channel_stage
+    from refruntime.fused_ops import clamp_of
+
+    stage = channel_stage(step, source, constant)
+    if stage is None:
+        return None
+    chain, stages = [step], [stage]
+    nxt = only_reader(step.outputs[0])
+    while nxt is not None:
+        stage = channel_stage(nxt, chain[-1].outputs[0], constant)
+        if stage is None:
+            break
+        chain.append(nxt)
+        stages.append(stage)
+        nxt = only_reader(nxt.outputs[0])
+    act = clamp_of(nxt, constant, chain[-1].outputs[0]) if nxt is not None else None
+    if act is not None:
+        chain.append(nxt)
+    if len(chain) < 2:
+        return None
+    return (step, ChannelChain(chain, stages, act).run, (source,), chain[-1].outputs[:1]), chain

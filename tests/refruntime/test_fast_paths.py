@@ -332,3 +332,55 @@ def test_residual_add_fused_equals_unfused(variant):
     np.testing.assert_array_equal(fast["Y"], plain["Y"])
     oracle = Session(model, precision="float64").run(feeds)["Y"]
     np.testing.assert_allclose(fast["Y"], oracle, rtol=1e-4, atol=1e-4)
+
+
+CHANNEL_CHAINS = {
+    # name: (ops after the input, constant shape, data shape, dtype, expected fused)
+    "bn-mul-add-relu": (["BN", "Mul", "Add", "Relu"], (6, 1, 1), (2, 6, 5, 7), np.float32, True),
+    "const-first-operands": (["Mul*", "Add*", "Clip"], (1, 6, 1, 1), (2, 6, 5, 7), np.float32, True),
+    "bn-relu-3d": (["BN", "Relu"], (6, 1), (3, 6, 11), np.float32, True),
+    "float64": (["Mul", "BN", "Add"], (6, 1, 1), (2, 6, 4, 4), np.float64, True),
+    "last-axis-constant": (["Mul", "Add"], (7,), (2, 6, 5, 7), np.float32, False),  # not per channel
+    "batch-axis-at-run-time": (["Mul", "Add", "Relu"], (6, 1, 1), (6, 6, 35), np.float32, True),  # unfused run
+}
+
+
+@pytest.mark.parametrize("name", list(CHANNEL_CHAINS))
+def test_channel_chain_fused_equals_unfused(name):
+    """(BatchNormalization | Mul | Add)+ [Relu | Clip] on per-channel constants: fused when every
+    constant is per channel, bitwise equal to the ops one by one, NaN included; a constant that
+    broadcasts along another axis at run time falls back to the unfused ops."""
+    ops, const_shape, data_shape, dtype, fusable = CHANNEL_CHAINS[name]
+    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    rng = np.random.default_rng(11)
+    channels = data_shape[1]
+    inits, nodes, last = {}, [], "X"
+    for k, op in enumerate(ops):
+        out = f"v{k}"
+        if op == "BN":
+            names = [f"bn{k}_{p}" for p in "sbmv"]
+            inits.update({names[0]: rng.uniform(0.5, 1.5, channels), names[1]: rng.standard_normal(channels),
+                          names[2]: rng.standard_normal(channels), names[3]: rng.uniform(0.5, 1.5, channels)})
+            nodes.append(helper.make_node("BatchNormalization", [last, *names], [out], epsilon=1e-3))
+        elif op.rstrip("*") in ("Mul", "Add"):
+            inits[f"c{k}"] = rng.standard_normal(const_shape)
+            operands = [f"c{k}", last] if op.endswith("*") else [last, f"c{k}"]
+            nodes.append(helper.make_node(op.rstrip("*"), operands, [out]))
+        elif op == "Clip":
+            inits.update(lo=np.array(-0.5), hi=np.array(0.75))
+            nodes.append(helper.make_node("Clip", [last, "lo", "hi"], [out]))
+        else:
+            nodes.append(helper.make_node(op, [last], [out]))
+        last = out
+    inits = {k: np.asarray(v, dtype=dtype) for k, v in inits.items()}
+    model = _model(nodes, ["X"], [last], inits, dtype=elem)
+    x = rng.standard_normal(data_shape).astype(dtype)
+    x.flat[rng.integers(0, x.size, 3)] = np.nan
+    session = Session(model)
+    fast, plain = _both(session, {"X": x})
+    assert bool(session.plan.program.fused) == fusable, session.plan.program.fused
+    np.testing.assert_array_equal(fast[last], plain[last])
+    # and the fused arithmetic against float64 numpy
+    if dtype == np.float32:
+        oracle = Session(model, precision="float64").run({"X": x})[last]
+        np.testing.assert_allclose(fast[last], oracle, rtol=1e-5, atol=1e-5)
