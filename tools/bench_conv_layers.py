@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 import numpy as np
 
@@ -59,8 +60,9 @@ def main(argv=None) -> int:
         b = rng.standard_normal(m, dtype=np.float32)
         geometry = window_geometry(_Node(), (h, h), (k, k), [s, s], None, [p] * 4, "NOTSET")
         packed = channels_last.pack(w)
-        nchw = median_ms(lambda: conv_nd(x, w, b, 1, geometry, clamp=(0.0, np.inf)), args.repeats)
-        last = median_ms(lambda: conv_nd(x, w, b, 1, geometry, clamp=(0.0, np.inf), packed=packed), args.repeats)
+        run = partial(conv_nd, x, w, b, 1, geometry, clamp=(0.0, np.inf))
+        nchw = median_ms(run, args.repeats)
+        last = median_ms(partial(run, packed=packed), args.repeats)
         gflops = 2 * n * m * c * k * k * np.prod(geometry.out) / 1e6 / min(nchw, last)
         picks = "channels-last" if channels_last.applies(geometry, 1, x.shape, w.shape) else "NCHW"
         print(f"{net:<11}{n:>3}{c:>5}{h:>5}{m:>5}{k:>3}{s:>3}{nchw:>10.3f}{last:>14.3f}{last / nchw:>7.2f}"

@@ -4,6 +4,7 @@
     python tools/bench_runtime.py --rounds 30 --warm-cache
     python tools/bench_runtime.py --models SimpleCNN --skip onnx.reference
     python tools/bench_runtime.py --startup       # start-up of `graphkit run` (warm and cold cache)
+    python tools/bench_runtime.py --zoo --skip onnx.reference torch   # + the rest of the light zoo
 
 All runtimes of one (model, batch) are timed in the same run, in interleaved rounds after a
 warm-up call, and the medians are compared. In each round a runtime makes one untimed call, then
@@ -61,6 +62,14 @@ MODELS = [
     Model("VGG19", None, (3, 224, 224), (1,), light="light_vgg19"),
     Model("ResNet50", None, (3, 224, 224), (1,), light="light_resnet50"),
     Model("SqueezeNet", None, (3, 224, 224), (1, 8), light="light_squeezenet"),
+]
+#: the rest of the light zoo (`--zoo`): other layer mixes than the issue's nets (grouped and
+#: depthwise convolutions, concatenations, pre-activation BN/Scale chains, average pools)
+ZOO = [
+    Model(name, None, (3, 224, 224), (1,), light=f"light_{light}")
+    for name, light in (("AlexNet", "bvlc_alexnet"), ("DenseNet121", "densenet121"),
+                        ("InceptionV1", "inception_v1"), ("InceptionV2", "inception_v2"),
+                        ("ShuffleNet", "shufflenet"), ("ZFNet512", "zfnet512"))
 ]
 RUNTIMES = ("ref", "ort", "torch", "onnx.reference")  # graphkit's runtime goes here when it exists
 #: runtimes so slow that they get no warm-up call and at least one timed call within --budget
@@ -254,13 +263,13 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
             if name not in runners:
                 continue
             if name in m.errors:
-                lines.append(f"  {spec.name:<10} {batch:>5} {name:<15} failed: {m.errors[name]}")
+                lines.append(f"  {spec.name:<12} {batch:>5} {name:<15} failed: {m.errors[name]}")
                 continue
             t = m.latency[name]
             err = (float(np.abs(m.outputs[name] - m.outputs["ort"]).max()) if "ort" in m.outputs
                    else float("nan"))
             ratio = f"{t / ort:8.2f}" if ort else "       -"
-            lines.append(f"  {spec.name:<10} {batch:>5} {name:<15} {t * 1e3:10.2f} {ratio} "
+            lines.append(f"  {spec.name:<12} {batch:>5} {name:<15} {t * 1e3:10.2f} {ratio} "
                          f"{gflop / t:8.2f} {100 * gflop / t / roofline:6.1f}% {err:9.1e}")
     return lines
 
@@ -273,6 +282,8 @@ def main(argv=None) -> int:
     parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo")
     parser.add_argument("--warm-cache", action="store_true", help="use numba's usual on-disk cache")
     parser.add_argument("--models", nargs="+", default=[m.name for m in MODELS])
+    parser.add_argument("--zoo", action="store_true",
+                        help="also run the rest of the light zoo at batch 1 (AlexNet, DenseNet121, ...)")
     parser.add_argument("--skip", nargs="+", default=[], choices=RUNTIMES, help="runtimes not to run")
     parser.add_argument("--startup", action="store_true",
                         help="only measure start-up: a fresh `graphkit run` of SimpleCNN, warm and cold cache")
@@ -301,10 +312,10 @@ def main(argv=None) -> int:
               f"{roofline:.1f} GFLOP/s (roofline); onnxruntime CPU {ORT_THREADS} threads; torch "
               f"{torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); numba cache "
               f"{'usual' if args.warm_cache else 'cold'}")
-        print(f"  {'model':<10} {'batch':>5} {'runtime':<15} {'median ms':>10} {'x ORT':>8} "
+        print(f"  {'model':<12} {'batch':>5} {'runtime':<15} {'median ms':>10} {'x ORT':>8} "
               f"{'GFLOP/s':>8} {'%roof':>7} {'|err| ORT':>9}")
-        for spec in MODELS:
-            if spec.name in args.models:
+        for spec in MODELS + ZOO:
+            if spec.name in args.models or (args.zoo and spec in ZOO):
                 print("\n".join(bench_model(spec, tmp, args, roofline)), flush=True)
         again = sgemm_gflops()
         if again > 1.25 * roofline:
