@@ -153,6 +153,8 @@ def _fuse(plan):
             continue
         kernel = step.kernel
         single = len(step.outputs) == 1 and step.outputs[0]
+        if type(kernel) is Conv:  # lets the kernel keep its packed weights across runs
+            kernel.constant_weights = len(step.inputs) > 1 and constant(step.inputs[1]) is not None
         if single and type(kernel) is Conv:
             chain, bn, act, residual = [step], None, None, None
             nxt = only_reader(step.outputs[0])

@@ -10,8 +10,8 @@ Four code paths, chosen per call from the shapes:
 - general NCHW: im2col (one numpy strided copy, kernels/im2col.py, into a per-thread scratch
   buffer) into col (nb, K, P) per chunk of images and per group, then W (M/g, K) @ col[n] written
   by BLAS straight into image n's NCHW output (no transpose pass); a chunk holds as many images
-  as fit COL_BUDGET. Small-channel first layers (C * kw < 16, e.g. RGB or MNIST input) and
-  grouped convolutions take it.
+  as fit COL_BUDGET. Grouped convolutions and, at large outputs, small-channel first layers
+  (C * kw < 32, e.g. RGB or MNIST input) take it.
 Every path ends with at most one epilogue (numpy passes on small outputs, kernels/im2col.py; one
 numba pass on large ones, kernels/conv_gemm.py; the channels-last path's own pass) adding the bias
 and, when the plan fused them into this Conv (refruntime/plan_fusion.py), a BatchNormalization's
@@ -89,9 +89,16 @@ class Conv(OpRun):
                     scale, shift, clamp, packed, pool, residual)
         return (y if y.dtype == x.dtype else y.astype(x.dtype)), pool is not None
 
+    #: set by the plan (refruntime/plan_fusion.py) when W is an initializer no feed can replace:
+    #: only then is the packed copy kept across runs (a fed W may be the same array object with
+    #: new values)
+    constant_weights = False
+
     def _packed_weights(self, w):
-        """W (M, C, *k) as the (k..., C) x M matrix of the channels-last path, packed once per
-        weight array (initializers are the same array object on every run)."""
+        """W (M, C, *k) as the (k..., C) x M matrix of the channels-last path; packed once when
+        W is constant (the same initializer array on every run), else on every call."""
+        if not self.constant_weights:
+            return channels_last.pack(w)
         cached = self.__dict__.get("_packed")
         if cached is not None and cached[0] is w:
             return cached[1]

@@ -384,3 +384,17 @@ def test_channel_chain_fused_equals_unfused(name):
     if dtype == np.float32:
         oracle = Session(model, precision="float64").run({"X": x})[last]
         np.testing.assert_allclose(fast[last], oracle, rtol=1e-5, atol=1e-5)
+
+
+def test_fed_weights_are_repacked_every_run():
+    """A W fed as an input may be the same array object with new values: the channels-last
+    path's packed copy must not go stale (it is kept only for initializers)."""
+    rng = np.random.default_rng(12)
+    model = _model([helper.make_node("Conv", ["X", "W"], ["Y"], pads=[1, 1, 1, 1])], ["X", "W"], ["Y"], {})
+    x = rng.standard_normal((1, 16, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
+    session = Session(model)
+    first = session.run({"X": x, "W": w})["Y"]
+    w *= 2  # in place: same object, new values
+    second = session.run({"X": x, "W": w})["Y"]
+    np.testing.assert_allclose(second, 2 * first, rtol=1e-5, atol=1e-5)
