@@ -115,8 +115,7 @@ def _remembering(guard):
 # --- fusion ----------------------------------------------------------------------------------
 def _fuse(plan):
     """Units (step, run, input names, output names): the plan's steps, chains fused."""
-    from refruntime.fused_ops import FusedConv, clamp_of, gemm_relu, pool_window, residual_of
-    from refruntime.ops.op_batch_normalization import is_inference
+    from refruntime.fused_ops import gemm_relu
     from refruntime.ops.op_conv import Conv
     from refruntime.ops.op_gemm import Gemm
     from refruntime.plan import node_reads
@@ -155,43 +154,6 @@ def _fuse(plan):
         single = len(step.outputs) == 1 and step.outputs[0]
         if type(kernel) is Conv:  # lets the kernel keep its packed weights across runs
             kernel.constant_weights = len(step.inputs) > 1 and constant(step.inputs[1]) is not None
-        if single and type(kernel) is Conv:
-            chain, bn, act, residual = [step], None, None, None
-            nxt = only_reader(step.outputs[0])
-            if nxt is not None and is_inference(nxt.kernel) and nxt.inputs[0] == step.outputs[0]:
-                params = [constant(n) for n in nxt.inputs[1:5]]
-                if len(params) == 4 and all(p is not None and p.ndim == 1 for p in params):
-                    bn = (params, float(nxt.kernel.attributes.get("epsilon", 1e-5)))
-                    chain.append(nxt)
-                    nxt = only_reader(nxt.outputs[0])
-            if nxt is not None:
-                residual = residual_of(nxt, chain[-1].outputs[0])
-                if (residual is not None and constant(residual[0]) is None
-                        and producer.get(residual[0], -1) < nxt.index):
-                    add_step = nxt
-                    chain.append(nxt)
-                    nxt = only_reader(nxt.outputs[0])
-                else:
-                    residual = None
-            if nxt is not None:
-                act = clamp_of(nxt, constant, chain[-1].outputs[0])
-                if act is not None:
-                    chain.append(nxt)
-                    nxt = only_reader(nxt.outputs[0])
-            pool = pool_window(nxt, chain[-1].outputs[0]) if nxt is not None and residual is None else None
-            if pool is not None:
-                chain.append(nxt)
-            if len(chain) > 1:
-                run = FusedConv(chain, bn, act, pool, residual).run
-                inputs = step.inputs + ((residual[0],) if residual else ())
-                unit = (step, run, inputs, chain[-1].outputs[:1])
-                fused.append(" -> ".join(f"{s.node.op_type} {s.label}" for s in chain))
-                absorbed.update(s.index for s in chain)
-                if residual is None:
-                    units.append(unit)
-                else:  # the residual may be computed after the Conv: run where the Add was
-                    deferred[add_step.index] = unit
-                continue
         if single and type(kernel) is Gemm:
             nxt = only_reader(step.outputs[0])
             if nxt is not None and nxt.node.op_type == "Relu" and not nxt.is_fallback and nxt.node.domain in ("", "ai.onnx"):
@@ -199,16 +161,60 @@ def _fuse(plan):
                 fused.append(f"Gemm {step.label} -> Relu {nxt.label}")
                 absorbed.update((step.index, nxt.index))
                 continue
-        source = _channel_source(step, constant) if single else None
-        if source is not None:
-            unit = _channel_chain(step, source, constant, only_reader)
-            if unit is not None:
-                units.append(unit[0])
-                fused.append(" -> ".join(f"{s.node.op_type} {s.label}" for s in unit[1]))
-                absorbed.update(s.index for s in unit[1])
-                continue
+        found = None
+        if single and type(kernel) is Conv:
+            found = _conv_chain(step, constant, only_reader, producer)
+        elif single and (source := _channel_source(step, constant)) is not None:
+            found = _channel_chain(step, source, constant, only_reader)
+        if found is not None:
+            chain, unit, run_at = found
+            fused.append(" -> ".join(f"{s.node.op_type} {s.label}" for s in chain))
+            absorbed.update(s.index for s in chain)
+            if run_at is None:
+                units.append(unit)
+            else:  # a residual may be computed after the Conv: the step runs where the Add was
+                deferred[run_at.index] = unit
+            continue
         units.append((step, kernel.run, step.inputs, step.outputs))
     return units, fused
+
+
+def _conv_chain(step, constant, only_reader, producer):
+    """(chain steps, unit, the residual Add/Sum step or None) of Conv [-> BatchNormalization]
+    [-> Add/Sum] [-> Relu/Clip] [-> MaxPool] starting at Conv `step`, or None (nothing joins)."""
+    from refruntime.fused_ops import FusedConv, clamp_of, pool_window, residual_of
+    from refruntime.ops.op_batch_normalization import is_inference
+
+    chain, bn, act, residual, add_step = [step], None, None, None, None
+    nxt = only_reader(step.outputs[0])
+    if nxt is not None and is_inference(nxt.kernel) and nxt.inputs[0] == step.outputs[0]:
+        params = [constant(n) for n in nxt.inputs[1:5]]
+        if len(params) == 4 and all(p is not None and p.ndim == 1 for p in params):
+            bn = (params, float(nxt.kernel.attributes.get("epsilon", 1e-5)))
+            chain.append(nxt)
+            nxt = only_reader(nxt.outputs[0])
+    if nxt is not None:
+        residual = residual_of(nxt, chain[-1].outputs[0])
+        if (residual is not None and constant(residual[0]) is None
+                and producer.get(residual[0], -1) < nxt.index):
+            add_step = nxt
+            chain.append(nxt)
+            nxt = only_reader(nxt.outputs[0])
+        else:
+            residual = None
+    if nxt is not None:
+        act = clamp_of(nxt, constant, chain[-1].outputs[0])
+        if act is not None:
+            chain.append(nxt)
+            nxt = only_reader(nxt.outputs[0])
+    pool = pool_window(nxt, chain[-1].outputs[0]) if nxt is not None and residual is None else None
+    if pool is not None:
+        chain.append(nxt)
+    if len(chain) == 1:
+        return None
+    run = FusedConv(chain, bn, act, pool, residual).run
+    inputs = step.inputs + ((residual[0],) if residual else ())
+    return chain, (step, run, inputs, chain[-1].outputs[:1]), add_step
 
 
 def _channel_source(step, constant):
@@ -223,7 +229,7 @@ def _channel_source(step, constant):
 
 
 def _channel_chain(step, source, constant, only_reader):
-    """((unit), chain steps) of a ChannelChain starting at `step`, or None (fewer than two ops)."""
+    """(chain steps, unit, None) of a ChannelChain starting at `step`, or None (fewer than two ops)."""
     from refruntime.fused_channel import ChannelChain, channel_stage
     from refruntime.fused_ops import clamp_of
 
@@ -244,4 +250,4 @@ def _channel_chain(step, source, constant, only_reader):
         chain.append(nxt)
     if len(chain) < 2:
         return None
-    return (step, ChannelChain(chain, stages, act).run, (source,), chain[-1].outputs[:1]), chain
+    return chain, (step, ChannelChain(chain, stages, act).run, (source,), chain[-1].outputs[:1]), None
