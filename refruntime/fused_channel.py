@@ -67,18 +67,19 @@ class ChannelChain:
             return self.unfused(x)
         from refruntime.kernels import channel
 
-        scales, shifts, kinds = arrays
+        scales, shifts = arrays
         x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
         y = np.empty_like(x3)
         lo, hi = (x.dtype.type(v) for v in self.clamp)
-        clamp = self.clamp != (-np.inf, np.inf)
         big = x3.size >= 1 << 21
-        (channel.channel_stages if big else channel.channel_stages_serial)(x3, y, scales, shifts, kinds, lo, hi, clamp)
+        (channel.channel_stages if big else channel.channel_stages_serial)(x3, y, scales, shifts, lo, hi)
         return (y.reshape(x.shape),)
 
     def _stage_arrays(self, x):
-        """(scales (S, C), shifts (S, C), kinds (S,)) for x's dtype, or None if a stage does not
-        fit x (dtype, rank, channel count): then the unfused ops run and report any error."""
+        """(scales (S, C), shifts (S, C)) for x's dtype, stage k computing v * scales[k] +
+        shifts[k] (kernels/channel.py: a Mul is (m, -0.0), an Add (1, a), exact), or None if a
+        stage does not fit x (dtype, rank, channel count): then the unfused ops run and report
+        any error."""
         if x.dtype not in _FUSED_DTYPES or x.ndim < 2 or x.size == 0:
             return None
         key = (x.dtype, x.ndim, x.shape[1])
@@ -86,9 +87,8 @@ class ChannelChain:
             return self._arrays[key]
         channels = x.shape[1]
         scales = np.ones((len(self.stages), channels), dtype=x.dtype)
-        shifts = np.zeros((len(self.stages), channels), dtype=x.dtype)
-        kinds = np.array([kind for kind, _, _ in self.stages], dtype=np.int64)
-        result = (scales, shifts, kinds)
+        shifts = np.full((len(self.stages), channels), -0.0, dtype=x.dtype)
+        result = (scales, shifts)
         for k, (kind, value, _) in enumerate(self.stages):
             if kind == _AFFINE:
                 from refruntime.ops.op_batch_normalization import affine_parameters
