@@ -1,5 +1,5 @@
 """Benchmark (not a test): Conv's two im2col paths, layer by layer, on the shapes of the nets in
-tools/bench_runtime.py (SimpleCNN, VGG19, ResNet50, SqueezeNet). Prints, per layer, the NCHW path
+tools/bench_runtime.py (SimpleCNN, VGG19, ResNet50, SqueezeNet, DenseNet121). Prints, per layer, the NCHW path
 and the channels-last path (refruntime/kernels/channels_last.py) with Relu fused, their ratio, and
 which one `channels_last.applies` picks. This is how that function's thresholds were chosen.
 
@@ -29,6 +29,8 @@ LAYERS = [
     ("ResNet50", 1, 512, 7, 512, 3, 1, 1),
     ("SqueezeNet", 1, 16, 55, 64, 3, 1, 1), ("SqueezeNet", 8, 16, 55, 64, 3, 1, 1),
     ("SqueezeNet", 1, 64, 13, 256, 3, 1, 1),
+    ("DenseNet121", 1, 128, 56, 32, 3, 1, 1), ("DenseNet121", 1, 128, 28, 32, 3, 1, 1),
+    ("DenseNet121", 1, 128, 14, 32, 3, 1, 1), ("DenseNet121", 1, 128, 7, 32, 3, 1, 1),
 ]
 
 
