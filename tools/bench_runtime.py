@@ -258,7 +258,7 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
         first = m.first_call.get("ref")
         if batch == spec.batches[0] and first is not None and "ref" in m.latency:
             lines.append(f"  first refruntime call (batch {batch}): {first:.2f} s = median + "
-                         f"{first - m.latency['ref']:.2f} s of numba compile/warm-up")
+                         f"{max(0.0, first - m.latency['ref']):.2f} s of numba compile/warm-up")
         for name in RUNTIMES:
             if name not in runners:
                 continue
