@@ -1,9 +1,8 @@
 """numba loops applying per-channel maps to (N, C, P) data: BatchNormalization inference, and the
 fused chains of per-channel stages of refruntime/fused_channel.py."""
-# ruff: noqa: FURB136 - `lo if v < lo else v` keeps NaN, which max()/min() would not promise
 from numba import prange, uint64
 
-from refruntime.kernels.jit import parallel_kernel, serial_kernel
+from refruntime.kernels.jit import clamp, parallel_kernel, serial_kernel
 
 
 @parallel_kernel
@@ -38,15 +37,13 @@ def _channel_stages(x, y, scales, shifts, lo, hi):
         if n_stages == 1:
             for p in range(count):
                 v = src[p] * s0 + t0
-                v = lo if v < lo else v
-                dst[p] = hi if v > hi else v
+                dst[p] = clamp(v, lo, hi)
         elif n_stages == 2:
             s1 = scales[1, c]
             t1 = shifts[1, c]
             for p in range(count):
                 v = (src[p] * s0 + t0) * s1 + t1
-                v = lo if v < lo else v
-                dst[p] = hi if v > hi else v
+                dst[p] = clamp(v, lo, hi)
         elif n_stages == 3:
             s1 = scales[1, c]
             t1 = shifts[1, c]
@@ -54,8 +51,7 @@ def _channel_stages(x, y, scales, shifts, lo, hi):
             t2 = shifts[2, c]
             for p in range(count):
                 v = ((src[p] * s0 + t0) * s1 + t1) * s2 + t2
-                v = lo if v < lo else v
-                dst[p] = hi if v > hi else v
+                dst[p] = clamp(v, lo, hi)
         else:
             for p in range(count):
                 dst[p] = src[p] * s0 + t0
@@ -66,8 +62,7 @@ def _channel_stages(x, y, scales, shifts, lo, hi):
                     dst[p] = dst[p] * s + t
             for p in range(count):
                 v = dst[p]
-                v = lo if v < lo else v
-                dst[p] = hi if v > hi else v
+                dst[p] = clamp(v, lo, hi)
 
 
 channel_stages = parallel_kernel(_channel_stages)

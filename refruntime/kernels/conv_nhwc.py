@@ -17,11 +17,11 @@ running Conv, BatchNormalization, Relu and MaxPool one by one on this path.
 Rows: output rows are numbered g = (n * OD + z) * OH + y over the whole batch; a band is a range
 of them, so a band may hold several images (small layers) or part of one (VGG's first layers).
 """
-# ruff: noqa: PLR1730, PLR0124 - `if v < lo: v = lo` and `v != v` keep NaN, which max()/min() would not
+# ruff: noqa: PLR0124 - `v != v` is the NaN test
 import numpy as np
 from numba import prange, uint64
 
-from refruntime.kernels.jit import parallel_kernel, serial_kernel
+from refruntime.kernels.jit import clamp, parallel_kernel, serial_kernel
 
 
 def _pad_channels_last(x5, xp, pd, ph, pw):
@@ -112,10 +112,7 @@ def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, residual, lo, 
                         if flags & 2:
                             val = val * scale[m] + shift[m]
                         if flags & 4 and not flags & 8:  # with a residual: clamped below
-                            if val < lo:
-                                val = lo
-                            if val > hi:
-                                val = hi
+                            val = clamp(val, lo, hi)
                         if first:
                             keep[m] = val
                         else:  # a select, not a branch (`|`): random data would mispredict
@@ -129,12 +126,7 @@ def _epilogue_to_nchw(acc, y, g0, od, oh, ow, bias, scale, shift, residual, lo, 
                 res = residual[n, m, start:start + ow]
                 for px in range(uint64(out_w)):
                     val = best[px, m] + res[px]
-                    if flags & 4:
-                        if val < lo:
-                            val = lo
-                        if val > hi:
-                            val = hi
-                    out[px] = val
+                    out[px] = clamp(val, lo, hi) if flags & 4 else val
             continue
         for m in range(n_out):
             out = y[n, m, z, py]

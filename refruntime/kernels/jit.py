@@ -63,3 +63,11 @@ def valid_range(offset, stride, size, count):
     hi = min(hi, count)
     lo = min(lo, hi)
     return lo, hi
+
+
+@numba.njit(cache=True, inline="always")
+def clamp(v, lo, hi):
+    """v limited to [lo, hi], NaN kept (a Relu/Clip in a fused epilogue; lo = -inf and hi = inf
+    change nothing). Selects, not branches: random data would mispredict."""
+    v = lo if v < lo else v  # noqa: FURB136 - max() would not keep NaN
+    return hi if v > hi else v  # noqa: FURB136
