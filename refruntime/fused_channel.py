@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_STANDARD = ("", "ai.onnx")
+from refruntime.fused_ops import _FUSED_DTYPES, _STANDARD
+
 _AFFINE, _MUL, _ADD = 0, 1, 2
 
 

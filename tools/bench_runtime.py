@@ -7,11 +7,12 @@
     python tools/bench_runtime.py --zoo --skip onnx.reference torch   # + the rest of the light zoo
 
 All runtimes of one (model, batch) are timed in the same run, in interleaved rounds after a
-warm-up call, and the medians are compared. In each round a runtime makes one untimed call, then
-up to BLOCK timed calls back to back (about BLOCK_SECONDS): a single call right after another
-runtime's finds its caches full of the other's data (at batch 1 that cost refruntime ~40%), which
-is not what a loop of inferences sees. Slow runtimes (onnx.reference) make one timed call per
-round and stop after `--budget` seconds of timed calls (a few runs, not `--rounds`). Throughput is
+warm-up call, and the medians are compared (graphkit.demo.compare.run_interleaved). In each round
+a runtime makes one untimed call, then up to BLOCK timed calls back to back (about BLOCK_SECONDS):
+a single call right after another runtime's finds its caches full of the other's data (at batch 1
+that cost refruntime ~40%), which is not what a loop of inferences sees. Slow runtimes
+(onnx.reference) make one timed call per round and stop after `--budget` seconds of timed calls
+(a few runs, not `--rounds`). Throughput is
 the model's Conv/Gemm/MatMul FLOPs over the median latency, against numpy's sgemm on this machine
 (the practical roofline of a float32 kernel here).
 
@@ -189,48 +190,11 @@ def runner_makers(path: str, net) -> dict[str, Callable[[], Callable]]:
     return makers
 
 
-@dataclass
-class Timings:
-    outputs: dict
-    latency: dict
-    first_call: dict
-    errors: dict
-
-
-def time_interleaved(runners: dict, x: np.ndarray, rounds: int, budget_s: float) -> Timings:
-    """One warm-up call each (none for SLOW runtimes: their first call is timed), then `rounds`
-    interleaved rounds of a block of calls each (see the module docstring); a runtime stops once
-    its timed calls have used `budget_s` seconds."""
-    m = Timings({}, {}, {}, {})
-    times: dict[str, list[float]] = {}
-    for name, fn in runners.items():
-        try:
-            start = time.perf_counter()
-            m.outputs[name] = fn(x)
-            m.first_call[name] = time.perf_counter() - start
-            times[name] = [m.first_call[name]] if name in SLOW else []
-        except Exception as exc:  # noqa: BLE001 - a runtime failure is a result to show
-            m.errors[name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-    for _ in range(rounds):
-        for name, spent in times.items():
-            if sum(spent) > budget_s:
-                continue
-            calls = 1
-            if name not in SLOW:
-                runners[name](x)  # refill the caches after the other runtimes' calls
-                calls = max(1, min(BLOCK, int(BLOCK_SECONDS / max(m.first_call[name], 1e-6))))
-            for _ in range(calls):
-                start = time.perf_counter()
-                runners[name](x)
-                spent.append(time.perf_counter() - start)
-    m.latency = {name: statistics.median(spent) for name, spent in times.items() if spent}
-    return m
-
-
 # --- one model -------------------------------------------------------------------------------
 def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
     import onnx
 
+    from graphkit.demo import compare
     from graphkit.demo.export import export
 
     if spec.light:
@@ -252,7 +216,8 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
     lines = [f"{spec.name} ({source}, ops {ops}; refruntime plan {plan_s * 1e3:.0f} ms)"]
     for batch in spec.batches:
         x = np.random.default_rng(batch).standard_normal((batch, *spec.input_shape), dtype=np.float32)
-        m = time_interleaved(runners, x, args.rounds, args.budget)
+        m = compare.run_interleaved(runners, x, repeats=args.rounds, budget_s=args.budget, slow=SLOW,
+                                    block=BLOCK, block_seconds=BLOCK_SECONDS)
         gflop = count_flops(model, batch) / 1e9
         ort = m.latency.get("ort")
         first = m.first_call.get("ref")

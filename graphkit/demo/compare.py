@@ -98,31 +98,42 @@ class Measured:
 
 
 def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5, warmup: int = 1,
-                    budget_s: float = 3.0) -> Measured:
-    """Warm up each runner, then time `repeats` interleaved rounds (one call of each per round).
+                    budget_s: float = 3.0, slow: frozenset = frozenset(), block: int = 1,
+                    block_seconds: float = 0.0) -> Measured:
+    """Warm up each runner, then time `repeats` interleaved rounds.
 
-    A runner stops early once its timed calls have used `budget_s` seconds (slow fallbacks get a
-    few runs, not `repeats`). A runner that raises is reported in `errors`, never raised.
+    In a round each runner makes one call, or with `block` > 1 one untimed call and then up to
+    `block` timed calls back to back (about `block_seconds` in all): a single call right after
+    another runtime's finds the caches full of the other's data (at batch 1 that cost refruntime
+    ~40% in tools/bench_runtime.py), which a loop of inferences never sees. Runners named in
+    `slow` get no warm-up (their first call is timed) and one call per round. A runner stops
+    early once its timed calls have used `budget_s` seconds (slow fallbacks get a few runs, not
+    `repeats`). A runner that raises is reported in `errors`, never raised.
     """
     m = Measured({}, {}, {}, {})
     times: dict[str, list[float]] = {}
     for name, fn in runners.items():
         try:
-            for i in range(max(warmup, 1)):
+            for i in range(1 if name in slow else max(warmup, 1)):
                 start = time.perf_counter()
                 m.outputs[name] = fn(x)
                 if i == 0:
                     m.first_call[name] = time.perf_counter() - start
-            times[name] = []
+            times[name] = [m.first_call[name]] if name in slow else []
         except Exception as exc:  # noqa: BLE001 - a runtime failure is a result to show
             m.errors[name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
     for _ in range(repeats):
         for name, spent in times.items():
             if sum(spent) > budget_s:
                 continue
-            start = time.perf_counter()
-            runners[name](x)
-            spent.append(time.perf_counter() - start)
+            calls = 1
+            if block > 1 and name not in slow:
+                runners[name](x)  # refill the caches after the other runtimes' calls
+                calls = max(1, min(block, int(block_seconds / max(m.first_call[name], 1e-6))))
+            for _ in range(calls):
+                start = time.perf_counter()
+                runners[name](x)
+                spent.append(time.perf_counter() - start)
     m.latency = {name: statistics.median(spent) for name, spent in times.items() if spent}
     return m
 
