@@ -49,6 +49,13 @@ def execute(plan: Plan, values: dict, scope: Mapping | None = None,
     `values` holds feeds and initializers on entry; graph outputs are in it on exit.
     `scope` gives read access to the enclosing graph's values (for subgraphs).
     """
+    from refruntime.ops._common import quiet_run
+
+    with quiet_run():
+        return _execute(plan, values, scope, controls)
+
+
+def _execute(plan: Plan, values: dict, scope: Mapping | None, controls: RunControls | None):
     env = ChainMap(values, scope) if scope is not None else values
     if controls is None or controls.is_plain:
         if scope is None:
@@ -92,8 +99,9 @@ def _run_program(program, values: dict) -> dict:
     slots = [None] * program.n_slots
     for name, i in program.sources:
         slots[i] = values.get(name)
+    read = slots.__getitem__
     for step, run, ins, outs, frees, need, guard in program.steps:
-        inputs = [slots[i] for i in ins]
+        inputs = list(map(read, ins))  # no comprehension frame (Python 3.11)
         if guard is not None:
             guard(inputs)
         try:
@@ -102,8 +110,11 @@ def _run_program(program, values: dict) -> dict:
             _raise_kernel_failure(step, inputs, exc)
         if type(outputs) is not tuple or len(outputs) < need:
             _check_outputs(step, outputs)
-        for i, value in zip(outs, outputs):
-            slots[i] = value
+        if len(outs) == 1 and outputs:
+            slots[outs[0]] = outputs[0]
+        else:
+            for i, value in zip(outs, outputs):
+                slots[i] = value
         for i in frees:
             slots[i] = None
     for name, i in program.outputs:

@@ -50,6 +50,7 @@ class Model:
     input_shape: tuple[int, ...]  # without the batch dimension
     batches: tuple[int, ...] = (1, 64)
     light: str = ""  # name of an onnx light zoo model (then `build` is None: onnx runtimes only)
+    onnx: Callable[[str], str] | None = None  # or a writer of an ONNX file into a folder -> its path
 
 
 def _simple_cnn():
@@ -58,8 +59,47 @@ def _simple_cnn():
     return corrected_net("SimpleCNN")
 
 
+def _glue_chain(out_dir: str, blocks: int = 20) -> str:
+    """200 small shape and elementwise ops (Add, Relu, Mul, Sigmoid, Reshape, Transpose, Neg,
+    Concat, Slice) on a (1, 8, 4, 4) tensor: the per-node cost that dominates detection and OCR
+    post-processing at batch 1, where the kernels themselves take about a microsecond."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    const = {"C": np.full((1, 8, 4, 4), 0.5, np.float32), "flat": np.array([1, 8, 16], np.int64),
+             "square": np.array([1, 8, 4, 4], np.int64), "start": np.array([0], np.int64),
+             "end": np.array([8], np.int64), "axis": np.array([1], np.int64)}
+    nodes, last = [], "X"
+
+    def add(op, *inputs, **attrs):
+        nonlocal last
+        out = f"t{len(nodes)}"
+        nodes.append(helper.make_node(op, list(inputs), [out], **attrs))
+        last = out
+
+    for _ in range(blocks):
+        add("Add", last, "C")
+        add("Relu", last)
+        add("Mul", last, "C")
+        add("Sigmoid", last)
+        add("Reshape", last, "flat")
+        add("Transpose", last, perm=[0, 2, 1])
+        add("Reshape", last, "square")
+        add("Neg", last)
+        add("Concat", last, last, axis=1)
+        add("Slice", last, "start", "end", "axis")
+    graph = helper.make_graph(nodes, "glue", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 8, 4, 4])],
+                              [helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, 8, 4, 4])],
+                              [numpy_helper.from_array(v, k) for k, v in const.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path = os.path.join(out_dir, "glue200.onnx")
+    onnx.save(model, path)
+    return path
+
+
 MODELS = [
     Model("SimpleCNN", _simple_cnn, (1, 28, 28)),
+    Model("Glue200", None, (8, 4, 4), (1,), onnx=_glue_chain),
     Model("VGG19", None, (3, 224, 224), (1,), light="light_vgg19"),
     Model("ResNet50", None, (3, 224, 224), (1,), light="light_resnet50"),
     Model("SqueezeNet", None, (3, 224, 224), (1, 8), light="light_squeezenet"),
@@ -200,6 +240,9 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
     if spec.light:
         net, source = None, "light zoo, constants folded"
         path = light_model(spec.light, out_dir, symbolic_batch=len(spec.batches) > 1)
+    elif spec.onnx is not None:
+        net, source = None, "synthetic"
+        path = spec.onnx(out_dir)
     else:
         net, source = spec.build(), f"{args.exporter} export"
         path = export(net, spec.name, args.exporter, out_dir)

@@ -5,6 +5,7 @@ Opset 11+: min/max are optional scalar inputs; 12 adds integer types.
 """
 import numpy as np
 
+from refruntime.ops._common import fp_ignored
 from refruntime.ops.base import OpRun
 
 
@@ -36,7 +37,7 @@ class Clip(_ClipBase):
 class Clip_6(_ClipBase):
     def _run(self, x, min=-3.4028234663852886e38, max=3.4028234663852886e38):
         if x.dtype.kind == "f" and x.dtype.itemsize < 4:
-            with np.errstate(over="ignore"):  # the float32 range is +-inf in float16
+            with fp_ignored(over="ignore"):  # the float32 range is +-inf in float16
                 low, high = np.asarray(min).astype(x.dtype), np.asarray(max).astype(x.dtype)
         else:
             low, high = self._bound(min, x, "min"), self._bound(max, x, "max")

@@ -12,8 +12,9 @@ class Concat_4(OpRun):
         rank = inputs[0].ndim
         ax = normalize_axis(self, axis, rank)
         ref = inputs[0].shape
+        outside = ref[:ax] + ref[ax + 1:]
         for i, x in enumerate(inputs[1:], start=1):
-            if x.ndim != rank or any(d != r for k, (d, r) in enumerate(zip(x.shape, ref)) if k != ax):
+            if x.ndim != rank or x.shape[:ax] + x.shape[ax + 1:] != outside:
                 shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
                 self.fail(f"input {i} ({self.node.input[i]!r}) has shape {tuple(x.shape)}, which does not "
                           f"match input 0's shape {tuple(ref)} outside axis {axis}; shapes: {shapes}")

@@ -3,6 +3,7 @@ Pow, Mod. Results keep the dtype of the first input (numpy would promote e.g. in
 exponent pairs or float16 pairs computed through float32)."""
 import numpy as np
 
+from refruntime.ops._common import fp_ignored
 from refruntime.ops.base import OpRun
 
 
@@ -13,7 +14,7 @@ def _keep(result, like: np.ndarray) -> tuple:
 
 def _int_div_trunc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """C-style integer division (truncates toward zero), as onnxruntime computes it."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with fp_ignored(divide="ignore", invalid="ignore"):
         q = np.floor_divide(a, b)
         r = np.remainder(a, b)
     if a.dtype.kind == "u":
@@ -58,7 +59,7 @@ class Pow_7(OpRun):
             else:
                 result = np.power(x.astype(np.int64), y)
             return _keep(result, x)
-        with np.errstate(all="ignore"):
+        with fp_ignored(all="ignore"):
             return _keep(np.power(x, y), x)  # mixed types: numpy's promotion, then the base type
 
 
@@ -68,7 +69,7 @@ class Mod_10(OpRun):
             return _keep(np.fmod(a, b), a)
         if a.dtype.kind == "f" or a.dtype.kind == "V":
             return _keep(np.mod(a, b), a)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with fp_ignored(divide="ignore", invalid="ignore"):
             return _keep(np.mod(a, b), a)
 
     def prepare(self):

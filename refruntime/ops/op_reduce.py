@@ -8,7 +8,7 @@ max and log-sums, +inf for min; the dtype's extreme for integers).
 """
 import numpy as np
 
-from refruntime.ops._common import ints, normalize_axes
+from refruntime.ops._common import fp_ignored, ints, normalize_axes
 from refruntime.ops.base import OpRun
 
 
@@ -68,7 +68,7 @@ class _Reduce(OpRun):
         else:
             axes = normalize_axes(self, axes, data.ndim)
         x = data.astype(np.float32) if _narrow(data) else data
-        with np.errstate(all="ignore"):
+        with fp_ignored(all="ignore"):
             result = np.asarray(_FUNCS[self.op_type](x, axes, bool(keepdims)))
         return (result if result.dtype == data.dtype else result.astype(data.dtype),)
 

@@ -1,12 +1,12 @@
 """Reshape: 0 copies the input dimension (unless allowzero=1, opset 14+), -1 is inferred."""
-import numpy as np
 
+from refruntime.ops._common import ints
 from refruntime.ops.base import OpRun
 
 
 class Reshape_5(OpRun):
     def _run(self, data, shape, allowzero=0):
-        requested = [int(v) for v in np.asarray(shape).reshape(-1)]
+        requested = ints(shape)
         new = list(requested)
         if not allowzero:
             for i, d in enumerate(requested):

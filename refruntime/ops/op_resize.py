@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from refruntime.ops._common import check_alloc, normalize_axes
+from refruntime.ops._common import check_alloc, fp_ignored, normalize_axes
 from refruntime.ops.base import OpRun
 
 _COORD_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
@@ -35,7 +35,7 @@ def source_coordinates(mode, out_int, in_width, scale, roi_start=0.0, roi_end=1.
     out_width = scale * in_w
     half = f(0.5)
     outside = None
-    with np.errstate(all="ignore"):
+    with fp_ignored(all="ignore"):
         if mode == "align_corners":
             x = np.zeros(out_int, f) if out_width == 1 else y * (in_w - 1) / (out_width - 1)
         elif mode == "asymmetric":

@@ -8,14 +8,17 @@ from refruntime.ops.base import OpRun
 class _SliceBase(OpRun):
     def _slice(self, data, starts, ends, axes, steps):
         if axes is None:
-            axes = list(range(len(starts)))
+            axes = range(len(starts))
         if steps is None:
-            steps = [1] * len(starts)
+            steps = (1,) * len(starts)
         if not len(starts) == len(ends) == len(axes) == len(steps):
-            self.fail(f"starts {starts}, ends {ends}, axes {axes} and steps {steps} differ in length")
-        axes = normalize_axes(self, axes, data.ndim)
-        index = [slice(None)] * data.ndim
+            self.fail(f"starts {starts}, ends {ends}, axes {list(axes)} and steps {list(steps)} differ in length")
+        rank = data.ndim
+        if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+            normalize_axes(self, axes, rank)  # fails, naming the bad axis
+        index = [_ALL] * rank
         for start, end, axis, step in zip(starts, ends, axes, steps):
+            axis %= rank
             dim = data.shape[axis]
             if step == 0:
                 self.fail(f"step 0 on axis {axis}")
@@ -31,6 +34,9 @@ class _SliceBase(OpRun):
                 end = min(max(end, -1), dim - 1)
             index[axis] = slice(start, end if end >= 0 else None, step)
         return (data[tuple(index)],)
+
+
+_ALL = slice(None)
 
 
 class Slice_1(_SliceBase):

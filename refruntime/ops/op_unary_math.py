@@ -2,14 +2,15 @@
 the trigonometric and hyperbolic functions, IsNaN and IsInf. Outputs keep the input dtype."""
 import numpy as np
 
+from refruntime.ops._common import fp_ignored
 from refruntime.ops.base import OpRun
 
 
 def _apply(fn, x: np.ndarray) -> tuple:
     """fn(x) in x's dtype; dtypes numpy has no loop for (bfloat16 and other ml_dtypes) go
     through float32."""
-    with np.errstate(all="ignore"):
-        if x.dtype.kind == "V" or x.dtype.type.__module__.startswith("ml_dtypes"):
+    with fp_ignored(all="ignore"):
+        if x.dtype.kind not in "fiub" and (x.dtype.kind == "V" or x.dtype.type.__module__.startswith("ml_dtypes")):
             result = fn(x.astype(np.float32))
         else:
             result = fn(x)
