@@ -321,3 +321,40 @@ def test_unreadable_and_graphless_files(tmp_path):
 def test_every_error_is_a_refruntime_error():
     for cls in (ModelError, KernelError, LimitError, UnsupportedOpError):
         assert issubclass(cls, RefRuntimeError)
+
+
+def test_float_errors_stay_quiet_and_the_callers_errstate_is_restored():
+    """Kernels ignore floating-point errors (log(0) = -inf, sqrt(-1) = NaN, as numpy and ORT
+    give them) without a warning, inside a run (one errstate for the whole run) and when a
+    kernel is called on its own (graphkit's constant folding); the caller's errstate is
+    restored after the run, even one that raises."""
+    import warnings
+
+    from onnx import TensorProto, helper
+
+    from refruntime import Session
+    from refruntime.errors import RefRuntimeError
+    from refruntime.ops.op_unary_math import Log_6
+
+    nodes = [helper.make_node("Log", ["X"], ["l"]), helper.make_node("Sqrt", ["l"], ["s"]),
+             helper.make_node("Pow", ["s", "X"], ["Y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.array([0.0, 0.5, 2.0], np.float32)
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        before = np.geterr()
+        got = Session(model).run({"X": x})["Y"]
+        shape = helper.make_tensor("shape", TensorProto.INT64, [1], [4])
+        bad = helper.make_graph([*nodes, helper.make_node("Reshape", ["Y", "shape"], ["Z"])], "bad",
+                                graph.input, [helper.make_tensor_value_info("Z", TensorProto.FLOAT, None)], [shape])
+        with pytest.raises(RefRuntimeError, match="Reshape"):  # fails inside the run
+            Session(helper.make_model(bad, opset_imports=[helper.make_opsetid("", 17)])).run({"X": x})
+        assert np.geterr() == before
+        (alone,) = Log_6(nodes[0], 13).run(x)
+    with np.errstate(all="ignore"):
+        want = np.power(np.sqrt(np.log(x)), x)
+        np.testing.assert_array_equal(alone, np.log(x))
+    np.testing.assert_array_equal(got, want)
+    assert alone[0] == -np.inf and np.isnan(got[1])
