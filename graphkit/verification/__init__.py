@@ -5,7 +5,7 @@
     report.passed, report.first_divergence, print(report.table())
     gk.verify("new.onnx", against_model="old.onnx", per_node=True)   # two versions, node by node
 
-Modules: runtimes (adapters), torch_backend/torch_ops (ONNX executed with torch), compare (error
+Modules: runtimes/ (one adapter per runtime; runtimes/torch/ executes ONNX with torch), compare (error
 statistics), per_node (memory-bounded streaming comparison, origin of divergence), reduce (smallest
 reproducing subgraph), report/html (text, json, html), api (`verify`).
 """

@@ -328,4 +328,4 @@ def cast(x, a, opset, nout):
     return (x[0].to(torch.from_numpy(np.zeros(0, dtype)).dtype),)
 
 
-from graphkit.verification import torch_shape_ops  # noqa: F401 - registers the shape ops in OPS
+from graphkit.verification.runtimes.torch import shape_ops  # noqa: F401 - registers the shape ops in OPS

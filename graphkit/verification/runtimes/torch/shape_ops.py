@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from graphkit.verification.torch_ops import OPS, _ints, op
+from graphkit.verification.runtimes.torch.ops import OPS, _ints, op
 
 # ---------------------------------------------------------------- shape ops
 

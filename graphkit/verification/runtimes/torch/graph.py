@@ -2,7 +2,7 @@
 
 A second, independent implementation of the ops of a CNN: convolutions, pools, Gemm/MatMul,
 normalisations, activations, elementwise math and the shape ops. The kernels are in
-`torch_ops.py`; a node it cannot map is reported by name and op when the graph is built, never
+`ops.py`; a node it cannot map is reported by name and op when the graph is built, never
 guessed. Opset semantics (Softmax's 2-D coercion below 13, attributes that became inputs) follow
 the model's opset import.
 """
@@ -24,7 +24,7 @@ class TorchGraph:
     def __init__(self, model: onnx.ModelProto):
         import torch
 
-        from graphkit.verification.torch_ops import OPS
+        from graphkit.verification.runtimes.torch.ops import OPS
 
         self.torch = torch
         self.model = model

@@ -1,0 +1,39 @@
+"""The `torch` runtime: the ONNX graph executed op by op with torch (graph.py, ops.py, shape_ops.py)."""
+from __future__ import annotations
+
+import onnx
+
+from graphkit.errors import GraphkitError
+from graphkit.verification.runtimes.base import Runtime, RuntimeFailure, _first_line
+
+
+class TorchRuntime(Runtime):
+    """The ONNX graph executed op by op with torch (see torch_backend)."""
+
+    streams = True
+
+    def __init__(self, name: str, model: onnx.ModelProto):
+        super().__init__(name, model)
+        from graphkit.verification.runtimes.torch.graph import TorchGraph
+
+        self.graph = TorchGraph(model)  # raises UsageError naming the nodes it cannot map
+
+    def _run(self, feeds, names):
+        if names is None:
+            return self.graph.run(feeds)
+        wanted, got = set(names), {}
+
+        def callback(name, value):
+            got[name] = value
+            return len(got) == len(wanted)
+
+        self.graph.run(feeds, names=wanted, callback=callback)
+        return got
+
+    def stream(self, feeds, names, callback):
+        try:
+            return self.graph.run(self._feeds(feeds), names=names, callback=callback)
+        except (GraphkitError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise RuntimeFailure(self.name, f"{type(exc).__name__}: {_first_line(exc)}") from exc
