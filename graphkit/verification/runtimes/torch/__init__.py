@@ -8,7 +8,7 @@ from graphkit.verification.runtimes.base import Runtime, RuntimeFailure, _first_
 
 
 class TorchRuntime(Runtime):
-    """The ONNX graph executed op by op with torch (see torch_backend)."""
+    """The ONNX graph executed op by op with torch (see graph.py)."""
 
     streams = True
 

@@ -1,4 +1,4 @@
-"""ONNX shape, data-movement and reduction ops as torch functions (registered into torch_ops.OPS)."""
+"""ONNX shape, data-movement and reduction ops as torch functions (registered into ops.OPS)."""
 from __future__ import annotations
 
 import numpy as np
