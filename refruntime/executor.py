@@ -25,11 +25,14 @@ class RunControls:
     check_finite: bool = False
     profile: list | None = None              # receives one ProfileRecord per step
     upcast_float64: bool = False             # oracle mode: keep every float value in float64
+    # spec oracle: each op computed in float64 from its inputs, its float outputs rounded to the
+    # dtype ONNX declares for them ({value name: numpy dtype}; see round_like_spec)
+    spec_dtypes: Mapping | None = None
 
     @property
     def is_plain(self) -> bool:
         return not (self.capture or self.capture_all or self.before or self.after or self.check_finite
-                    or self.profile is not None or self.upcast_float64)
+                    or self.profile is not None or self.upcast_float64 or self.spec_dtypes is not None)
 
 
 @dataclass
@@ -75,10 +78,14 @@ def _execute(plan: Plan, values: dict, scope: Mapping | None, controls: RunContr
         if controls.before is not None and _stop(controls.before(step, inputs)):
             return values, captured, step.label
         start = time.perf_counter()
-        outputs = _call(step, inputs, env)
+        if controls.spec_dtypes is not None:
+            outputs = round_like_spec(step, inputs, _call(step, [to_float64(v) for v in inputs], env),
+                                      controls.spec_dtypes)
+        else:
+            outputs = _call(step, inputs, env)
         elapsed = time.perf_counter() - start
         if controls.upcast_float64:
-            outputs = tuple(_to_float64(o) for o in outputs)
+            outputs = tuple(to_float64(o) for o in outputs)
         if controls.check_finite:
             _check_finite(step, inputs, outputs)
         if controls.profile is not None:
@@ -188,10 +195,31 @@ def _stop(answer: object) -> bool:
     return answer is True
 
 
-def _to_float64(value):
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
+def to_float64(value):
+    """A float array (float16, bfloat16, float32) as float64; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.dtype != np.float64 and (
+            value.dtype.kind == "f" or value.dtype.name == "bfloat16"):
         return value.astype(np.float64)
     return value
+
+
+def round_like_spec(step: Step, inputs: list, outputs: tuple, declared: Mapping) -> tuple:
+    """The spec oracle's rounding: ONNX defines each op's output in its declared element type, so a
+    float16 op's float64 result is rounded to float16 before the next op reads it. Where type
+    inference gave no type, an output takes the widest float type among the node's float inputs
+    (the T of the op's type constraints)."""
+    fallback = None
+    for v in inputs:
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f" and (fallback is None or v.dtype.itemsize > fallback.itemsize):
+            fallback = v.dtype
+    rounded = []
+    for name, value in zip(step.outputs, outputs):
+        if isinstance(value, np.ndarray) and value.dtype == np.float64:
+            target = declared.get(name, fallback)
+            if target is not None and target != value.dtype:
+                value = value.astype(target)
+        rounded.append(value)
+    return tuple(rounded)
 
 
 def _nonfinite_count(value) -> int:

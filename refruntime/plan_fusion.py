@@ -55,13 +55,26 @@ class Program:
     steps: list[tuple]              # (step, run, input slots, output slots, freed slots, outputs needed, guard)
     outputs: list[tuple[str, int]]  # graph outputs, written back to the run's dict
     fused: list[str] = field(default_factory=list)  # one description per fused step, for reports
+    fused_outputs: dict[str, str] = field(default_factory=dict)  # fused step's output -> description
+    slots: dict[str, int] = field(default_factory=dict)          # value name -> slot
+
+    def keeping(self, names) -> Program:
+        """This program, also returning the values `names` (none freed before the end): the
+        self-check compares fused steps' outputs with the unfused ones this way."""
+        from dataclasses import replace
+
+        kept = {self.slots[n] for n in names if n in self.slots}
+        steps = [(step, run, ins, outs, tuple(i for i in frees if i not in kept), need, guard)
+                 for step, run, ins, outs, frees, need, guard in self.steps]
+        extra = [(n, self.slots[n]) for n in names if n in self.slots]
+        return replace(self, steps=steps, outputs=self.outputs + extra)
 
 
 def compile_program(plan) -> Program | None:
     """The Program of `plan`, or None when the plan must run through the dict loop."""
     if plan.outer_names or any(getattr(s.kernel, "needs_scope", False) for s in plan.steps):
         return None
-    units, fused = _fuse(plan)
+    units, fused_outputs = _fuse(plan)
     slots: dict[str, int] = {"": NONE_SLOT}
 
     def slot(name: str) -> int:
@@ -91,7 +104,7 @@ def compile_program(plan) -> Program | None:
     steps = [(step, run, ins, outs, tuple(sorted(set(frees.get(k, ())))), need, _remembering(step.guard))
              for k, (step, run, ins, outs, need) in enumerate(compiled)]
     outputs = [(n, slot(n)) for n in plan.output_names]
-    return Program(len(slots) + 1, sources, steps, outputs, fused)
+    return Program(len(slots) + 1, sources, steps, outputs, list(fused_outputs.values()), fused_outputs, slots)
 
 
 def _remembering(guard):
@@ -114,7 +127,8 @@ def _remembering(guard):
 
 # --- fusion ----------------------------------------------------------------------------------
 def _fuse(plan):
-    """Units (step, run, input names, output names): the plan's steps, chains fused."""
+    """Units (step, run, input names, output names): the plan's steps, chains fused; and
+    {fused step's output name: description}."""
     from refruntime.fused_ops import gemm_relu
     from refruntime.ops.op_conv import Conv
     from refruntime.ops.op_gemm import Gemm
@@ -142,7 +156,7 @@ def _fuse(plan):
         return users[0]
 
     producer = {name: step.index for step in plan.steps for name in step.outputs if name}
-    units, fused, absorbed = [], [], set()
+    units, fused, absorbed = [], {}, set()
     deferred: dict[int, tuple] = {}  # fused units that read a residual: emitted at their Add's place
     for step in plan.steps:
         if step.index in deferred:
@@ -158,7 +172,7 @@ def _fuse(plan):
             nxt = only_reader(step.outputs[0])
             if nxt is not None and nxt.node.op_type == "Relu" and not nxt.is_fallback and nxt.node.domain in ("", "ai.onnx"):
                 units.append((step, gemm_relu(kernel), step.inputs, nxt.outputs[:1]))
-                fused.append(f"Gemm {step.label} -> Relu {nxt.label}")
+                fused[nxt.outputs[0]] = f"Gemm {step.label} -> Relu {nxt.label}"
                 absorbed.update((step.index, nxt.index))
                 continue
         found = None
@@ -168,7 +182,7 @@ def _fuse(plan):
             found = _channel_chain(step, source, constant, only_reader)
         if found is not None:
             chain, unit, run_at = found
-            fused.append(" -> ".join(f"{s.node.op_type} {s.label}" for s in chain))
+            fused[chain[-1].outputs[0]] = " -> ".join(f"{s.node.op_type} {s.label}" for s in chain)
             absorbed.update(s.index for s in chain)
             if run_at is None:
                 units.append(unit)

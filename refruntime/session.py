@@ -15,11 +15,12 @@ import numpy as np
 import onnx
 
 from refruntime.errors import ModelError, RefRuntimeError
-from refruntime.executor import ProfileRecord, RunControls, execute
+from refruntime.executor import ProfileRecord, RunControls, execute, to_float64
 from refruntime.feeds import graph_input_specs, validate_feeds
 from refruntime.plan import Options, PlanContext, build_plan
 from refruntime.profile import Profile
 from refruntime.registry import normalize_domain
+from refruntime.strict import check_strict
 from refruntime.validate import check_opsets
 
 
@@ -28,12 +29,17 @@ class Session:
 
     Args:
         model: path to an .onnx file, a ModelProto, or a graphkit Model.
-        precision: "native" (the model's dtypes) or "float64" (the oracle: every floating value,
-            initializers and intermediates included, is computed in float64).
+        precision: "native" (the model's dtypes), "float64" (the exact oracle: every floating
+            value, initializers and intermediates included, is computed in float64) or "spec" (the
+            spec oracle: each op computed in float64 from its inputs, its float outputs rounded to
+            the element type ONNX declares for them, so a float16 graph rounds after every op).
         cast_outputs: in float64 mode, cast outputs back to their declared dtype.
         allow_fallback: let ops without a native kernel run through onnx.reference.
         max_tensor_bytes: refuse (LimitError) to build any tensor larger than this (default 16 GiB).
         max_loop_iterations: bound on Loop iterations per run, all loops together (default 1M).
+        strict: refuse (ModelError naming the node) a model whose declared types or shapes disagree
+            with what its ops produce (refruntime/strict.py). strict=False runs models the spec
+            rejects, as onnx.reference does.
 
     A malformed model (unsafe external data, unknown opset, a node that does not fit its schema,
     a cycle...) raises ModelError here, not later in a kernel.
@@ -41,9 +47,10 @@ class Session:
 
     def __init__(self, model: str | os.PathLike | onnx.ModelProto, *, precision: str = "native",
                  cast_outputs: bool = False, allow_fallback: bool = True,
-                 max_tensor_bytes: int | None = None, max_loop_iterations: int | None = None):
-        if precision not in ("native", "float64"):
-            raise RefRuntimeError(f"precision must be 'native' or 'float64', got {precision!r}")
+                 max_tensor_bytes: int | None = None, max_loop_iterations: int | None = None,
+                 strict: bool = True):
+        if precision not in PRECISIONS:
+            raise RefRuntimeError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model, base_dir = _load(model)
         options = Options(precision=precision, allow_fallback=allow_fallback, base_dir=base_dir)
         if max_tensor_bytes is not None:
@@ -55,6 +62,8 @@ class Session:
         graph = self.model.graph
         opsets = {normalize_domain(o.domain): o.version for o in self.model.opset_import}
         check_opsets(opsets)
+        if strict:
+            check_strict(self.model)
         functions = {(f.domain, f.name): f for f in self.model.functions}
         self.context = PlanContext(opsets=opsets, options=options, functions=functions)
         self.plan = build_plan(graph, self.context)
@@ -63,7 +72,8 @@ class Session:
         self.last_profile: Profile | None = None
         self.stopped_at: str | None = None
         if precision == "float64":
-            self.plan.initializers = {k: _upcast(v) for k, v in self.plan.initializers.items()}
+            self.plan.initializers = {k: to_float64(v) for k, v in self.plan.initializers.items()}
+        self.spec_dtypes = declared_float_types(self.model) if precision == "spec" else None
 
     @property
     def input_names(self) -> list[str]:
@@ -92,7 +102,7 @@ class Session:
         controls = self._controls(capture, before, after, check_finite, profile)
         values = dict(self.plan.initializers)
         if self.options.precision == "float64":
-            checked = {k: _upcast(v) for k, v in checked.items()}
+            checked = {k: to_float64(v) for k, v in checked.items()}
         values.update(checked)
         self.stopped_at = None
         self.context.loop_iterations = 0
@@ -127,7 +137,7 @@ class Session:
             names, capture_all = frozenset(capture), False
         return RunControls(capture=names, capture_all=capture_all, before=before, after=after,
                            check_finite=check_finite, profile=[] if profile else None,
-                           upcast_float64=self.options.precision == "float64")
+                           upcast_float64=self.options.precision == "float64", spec_dtypes=self.spec_dtypes)
 
     def _finish(self, name: str, value):
         if self.cast_outputs and self.options.precision == "float64":
@@ -175,10 +185,28 @@ def _inline_functions(proto: onnx.ModelProto) -> onnx.ModelProto:
         raise ModelError(f"cannot inline the model's local functions: {detail}") from None
 
 
-def _upcast(value):
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype != np.float64:
-        return value.astype(np.float64)
-    return value
+PRECISIONS = ("native", "float64", "spec")
+
+
+def declared_float_types(model: onnx.ModelProto) -> dict[str, np.dtype]:
+    """{value name: numpy dtype} of every float value onnx's type inference can type (the spec
+    oracle rounds each op's output to it). Inference failures leave the map partial."""
+    from refruntime.dtypes import to_numpy_dtype
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # noqa: BLE001 - a partial map only makes the oracle fall back per output
+        inferred = model
+    g = inferred.graph
+    out = {}
+    for vi in [*g.input, *g.value_info, *g.output]:
+        elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        if elem in (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.FLOAT,
+                    onnx.TensorProto.DOUBLE):
+            out[vi.name] = to_numpy_dtype(elem)
+    return out
+
+
 
 
 def _declared_dtype(graph, name):

@@ -31,6 +31,8 @@ def add_arguments(parser) -> None:
                         "(node, op, shape, dtype, min/max/mean, NaN/Inf counts); streamed, not kept in memory")
     parser.add_argument("--force", action="store_true", help="with --dump: write into DIR even if it is not empty")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--no-strict", dest="strict", action="store_false",
+                        help="run a model whose declared types disagree with its ops (the spec rejects it)")
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -135,7 +137,7 @@ def run(args) -> int:
 
         raise UsageError("--force only applies to --dump DIR")
     shapes = dict(parse_shape(s) for s in args.shape)
-    session = Session(args.model)
+    session = Session(args.model, strict=args.strict)
     specs = session.input_specs
     unknown = sorted(set(shapes) - {s.name for s in specs})
     if unknown:

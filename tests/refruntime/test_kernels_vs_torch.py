@@ -19,14 +19,16 @@ torch.set_num_threads(1)
 ATOL = RTOL = 1e-5
 
 
-def run_node(op_type, inputs, attrs=None, opset=22, n_outputs=1, name="node"):
-    """Run one node on `inputs` (arrays; None = omitted optional input) through refruntime."""
+def run_node(op_type, inputs, attrs=None, opset=22, n_outputs=1, name="node", declare_shapes=True):
+    """Run one node on `inputs` (arrays; None = omitted optional input) through refruntime.
+    declare_shapes=False declares the inputs without shapes, so inputs whose shapes do not fit
+    together make a valid model that fails at run time (static shapes would fail the strict check)."""
     names = [f"x{i}" if a is not None else "" for i, a in enumerate(inputs)]
     outs = [f"y{i}" for i in range(n_outputs)]
     node = helper.make_node(op_type, names, outs, name=name, **(attrs or {}))
     graph = helper.make_graph(
         [node], "g",
-        [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+        [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape if declare_shapes else None)
          for n, a in zip(names, inputs) if a is not None],
         [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -441,7 +443,7 @@ def test_gemm_inner_dimension_mismatch_is_a_kernel_error():
     a = np.zeros((2, 3), np.float32)
     b = np.zeros((4, 5), np.float32)
     with pytest.raises(KernelError, match=r"'fc1'.*Gemm.*A is 2x3 but B is 4x5: inner dimensions 3 and 4 differ"):
-        run_node("Gemm", [a, b], opset=13, name="fc1")
+        run_node("Gemm", [a, b], opset=13, name="fc1", declare_shapes=False)
 
 
 def test_conv_channel_mismatch_is_a_kernel_error():
@@ -459,5 +461,6 @@ def test_conv_channel_mismatch_is_a_kernel_error():
 
 def test_matmul_mismatch_is_a_kernel_error():
     with pytest.raises(KernelError, match=r"'mm'.*inner dimensions 3 and 4"):
-        run_node("MatMul", [np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32)], name="mm", opset=13)
+        run_node("MatMul", [np.zeros((2, 3), np.float32), np.zeros((4, 2), np.float32)], name="mm", opset=13,
+                 declare_shapes=False)
 

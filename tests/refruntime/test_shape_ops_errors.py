@@ -9,11 +9,13 @@ from refruntime import Session
 from refruntime.errors import KernelError, LimitError
 
 
-def one_node(op_type, feeds, name, n_outputs=1, opset=21, **attrs):
+def one_node(op_type, feeds, name, n_outputs=1, opset=21, declare_shapes=True, **attrs):
+    """declare_shapes=False: inputs without shapes, so feeds whose shapes conflict make a valid model
+    that fails at run time (declared, the conflict fails the strict check at Session creation)."""
     node = helper.make_node(op_type, list(feeds), [f"y{i}" for i in range(n_outputs)], name=name, **attrs)
     graph = helper.make_graph(
         [node], "g",
-        [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+        [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape if declare_shapes else None)
          for k, v in feeds.items()],
         [helper.make_tensor_value_info(f"y{i}", TensorProto.UNDEFINED, None) for i in range(n_outputs)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -39,14 +41,14 @@ def test_reshape_with_inferred_dim_that_does_not_divide():
 def test_concat_with_mismatched_dims_names_node_and_shapes():
     feeds = {"a": np.zeros((2, 3), np.float32), "b": np.zeros((4, 5), np.float32)}
     with pytest.raises(KernelError, match=r"'join' \(Concat\).*input 1 \('b'\).*\(4, 5\).*\(2, 3\)") as info:
-        run(one_node("Concat", feeds, "join", axis=1), feeds)
+        run(one_node("Concat", feeds, "join", axis=1, declare_shapes=False), feeds)
     assert info.value.node_name == "join"
 
 
 def test_concat_with_mismatched_ranks():
     feeds = {"a": np.zeros((2, 3), np.float32), "b": np.zeros((2, 3, 1), np.float32)}
     with pytest.raises(KernelError, match=r"'join3' \(Concat\).*\(2, 3, 1\)"):
-        run(one_node("Concat", feeds, "join3", axis=0), feeds)
+        run(one_node("Concat", feeds, "join3", axis=0, declare_shapes=False), feeds)
 
 
 def test_constant_of_shape_above_max_tensor_bytes_raises_limit_error():
