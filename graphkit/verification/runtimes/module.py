@@ -22,12 +22,15 @@ class ModuleRuntime(Runtime):
             raise UsageError("runtime 'module' needs the torch module (verify(..., module=m))")
         self.module = module
 
+    def for_model(self, model):
+        raise RuntimeFailure(self.name, "a torch module cannot run one ONNX node alone")
+
     def _run(self, feeds, names):
         import torch
 
         if names is not None:
             raise RuntimeFailure(self.name, "a torch module has no ONNX intermediates")
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names]
+        args = [torch.from_numpy(np.array(feeds[n], order="C", copy=True)) for n in self.input_names]
         with torch.no_grad():
             result = self.module(*args)
         flat = list(_flatten(result))

@@ -1,4 +1,5 @@
-"""The `torch` runtime: the ONNX graph executed op by op with torch (graph.py, ops.py, shape_ops.py)."""
+"""The `torch` runtime: the ONNX graph executed op by op with torch (graph.py; the ops in ops.py,
+shape_ops.py and index_ops.py; nodes torch cannot map run on refruntime, delegate.py)."""
 from __future__ import annotations
 
 import onnx
@@ -8,7 +9,10 @@ from graphkit.verification.runtimes.base import Runtime, RuntimeFailure, _first_
 
 
 class TorchRuntime(Runtime):
-    """The ONNX graph executed op by op with torch (see graph.py)."""
+    """The ONNX graph executed op by op with torch (see graph.py).
+
+    `delegated`: labels of the nodes torch has no mapping for, executed by refruntime instead (a
+    report says "torch: N node(s) executed by refruntime: ..."); empty when torch ran every node."""
 
     streams = True
 
@@ -16,7 +20,8 @@ class TorchRuntime(Runtime):
         super().__init__(name, model)
         from graphkit.verification.runtimes.torch.graph import TorchGraph
 
-        self.graph = TorchGraph(model)  # raises UsageError naming the nodes it cannot map
+        self.graph = TorchGraph(model)  # UsageError naming the nodes neither torch nor refruntime can run
+        self.delegated: list[str] = list(self.graph.delegated)
 
     def _run(self, feeds, names):
         if names is None:

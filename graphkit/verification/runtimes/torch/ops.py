@@ -2,7 +2,10 @@
 
 Each function reads the ONNX attributes with the spec's defaults and honours the opset in which
 an attribute became an input (Clip 11, Pad 11, Slice 10, Squeeze/Unsqueeze/Split/Reduce* 13/18)
-and the 2-D coercion of Softmax/LogSoftmax/Hardmax below opset 13.
+and the 2-D coercion of Softmax/LogSoftmax/Hardmax below opset 13. `PLAN_CHECKS[op_type](attrs,
+n_outputs, opset) -> reason | None` names the configurations a mapping does not implement (MaxPool's
+Indices output, training-mode BatchNormalization, a Cast to a type torch lacks...): graph.py hands
+those nodes to refruntime instead (delegate.py), before the first run.
 """
 from __future__ import annotations
 
@@ -11,15 +14,25 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from onnx import helper
+from onnx import TensorProto, helper
 
 OPS: dict = {}
+PLAN_CHECKS: dict = {}
 
 
 def op(*names):
     def register(fn):
         for name in names:
             OPS[name] = fn
+        return fn
+    return register
+
+
+def declines(*names):
+    """Register `check(attrs, n_outputs, opset) -> reason | None` for these ops."""
+    def register(fn):
+        for name in names:
+            PLAN_CHECKS[name] = fn
         return fn
     return register
 
@@ -107,6 +120,13 @@ def conv_transpose(x, a, opset, nout):
     return (y[tuple(index)],)
 
 
+@declines("MaxPool")
+def _max_pool_check(a, nout, opset):
+    if nout > 1:
+        return "MaxPool with an Indices output"
+    return "MaxPool storage_order=1" if a.get("storage_order", 0) else None
+
+
 @op("MaxPool")
 def max_pool(x, a, opset, nout):
     if nout > 1:
@@ -119,6 +139,11 @@ def max_pool(x, a, opset, nout):
         x = F.pad(x, _torch_pad(pads), value=-math.inf)
     fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[x.dim() - 2]
     return (fn(x, kernel, strides, 0, dilations, ceil_mode=bool(a.get("ceil_mode", 0))),)
+
+
+@declines("AveragePool")
+def _average_pool_check(a, nout, opset):
+    return "AveragePool with dilations" if any(d != 1 for d in a.get("dilations", [])) else None
 
 
 @op("AveragePool")
@@ -183,9 +208,17 @@ def matmul(x, a, opset, nout):
     return (torch.matmul(x[0], x[1]),)
 
 
+def _batch_norm_training(a, nout, opset):
+    training = a.get("training_mode", 0) or nout > 1 or (opset < 7 and not a.get("is_test", 0))
+    return "BatchNormalization in training mode" if training else None
+
+
+PLAN_CHECKS["BatchNormalization"] = _batch_norm_training
+
+
 @op("BatchNormalization")
 def batch_norm(x, a, opset, nout):
-    if a.get("training_mode", 0) or nout > 1 or (opset < 7 and not a.get("is_test", 0)):
+    if _batch_norm_training(a, nout, opset):
         raise NotImplementedError("BatchNormalization in training mode")
     return (F.batch_norm(x[0], x[3], x[4], x[1], x[2], training=False, eps=a.get("epsilon", 1e-5)),)
 
@@ -197,13 +230,29 @@ def instance_norm(x, a, opset, nout):
 
 @op("LayerNormalization")
 def layer_norm(x, a, opset, nout):
-    if nout > 1:
-        raise NotImplementedError("LayerNormalization with Mean/InvStdDev outputs")
-    axis = a.get("axis", -1) % x[0].dim()
-    shape = tuple(x[0].shape[axis:])
-    scale = x[1].expand(shape) if x[1] is not None else None
-    bias = x[2].expand(shape) if len(x) > 2 and x[2] is not None else None
-    return (F.layer_norm(x[0], shape, scale, bias, eps=a.get("epsilon", 1e-5)),)
+    """Opset 17: normalise over axes [axis, rank), computed in float32 when stash_type is 1 (the
+    default) and cast back before the affine stage; Mean and InvStdDev (stash type, reduced axes
+    kept as 1) when the node asks for them."""
+    data, scale = x[0], x[1]
+    bias = x[2] if len(x) > 2 else None
+    axis = a.get("axis", -1) % data.dim()
+    eps = a.get("epsilon", 1e-5)
+    stash = TORCH_TYPES.get(a.get("stash_type", 1), torch.float32)
+    shape = tuple(data.shape[axis:])
+    if nout == 1 and scale.shape == shape and (bias is None or bias.shape == shape):
+        if data.dtype == stash:
+            return (F.layer_norm(data, shape, scale, bias, eps=eps),)
+        y = F.layer_norm(data.to(stash), shape, eps=eps).to(data.dtype)
+        return (y * scale + bias if bias is not None else y * scale,)
+    axes = tuple(range(axis, data.dim()))
+    xs = data.to(stash)
+    mean = xs.mean(dim=axes, keepdim=True)
+    centred = xs - mean
+    inv_std = torch.rsqrt((centred * centred).mean(dim=axes, keepdim=True) + eps)
+    y = (centred * inv_std).to(data.dtype) * scale
+    if bias is not None:
+        y = y + bias
+    return (y, mean, inv_std)[:nout]
 
 
 def _coerced(fn, x, a, opset):
@@ -259,8 +308,17 @@ for _name, _fn in {
     "Reciprocal": lambda t, a: torch.reciprocal(t), "Floor": lambda t, a: torch.floor(t),
     "Ceil": lambda t, a: torch.ceil(t), "Round": lambda t, a: torch.round(t),
     "Sign": lambda t, a: torch.sign(t), "Sin": lambda t, a: torch.sin(t), "Cos": lambda t, a: torch.cos(t),
+    "Tan": lambda t, a: torch.tan(t), "Asin": lambda t, a: torch.asin(t), "Acos": lambda t, a: torch.acos(t),
+    "Atan": lambda t, a: torch.atan(t), "Sinh": lambda t, a: torch.sinh(t), "Cosh": lambda t, a: torch.cosh(t),
+    "Asinh": lambda t, a: torch.asinh(t), "Acosh": lambda t, a: torch.acosh(t), "Atanh": lambda t, a: torch.atanh(t),
     "Erf": lambda t, a: torch.erf(t), "Not": lambda t, a: torch.logical_not(t),
+    "BitwiseNot": lambda t, a: torch.bitwise_not(t),
     "Identity": lambda t, a: t, "IsNaN": lambda t, a: torch.isnan(t),
+    "IsInf": lambda t, a: (torch.isposinf(t) if a.get("detect_positive", 1) else torch.zeros_like(t, dtype=torch.bool))
+    | (torch.isneginf(t) if a.get("detect_negative", 1) else torch.zeros_like(t, dtype=torch.bool)),
+    "Swish": lambda t, a: t * torch.sigmoid(a.get("alpha", 1.0) * t),
+    "Shrink": lambda t, a: torch.where(t < -a.get("lambd", 0.5), t + a.get("bias", 0.0), torch.where(
+        t > a.get("lambd", 0.5), t - a.get("bias", 0.0), torch.zeros_like(t))),
 }.items():
     _unary(_name, _fn)
 
@@ -286,26 +344,37 @@ def _div(p, q):
     return torch.div(p, q, rounding_mode="trunc")
 
 
+def _bit_shift(p, q, a):
+    if a.get("direction") == "LEFT":
+        return torch.bitwise_left_shift(p, q)
+    return torch.bitwise_right_shift(p, q)
+
+
 _BINARY = {
     "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": _div,
     "Pow": lambda p, q: torch.pow(p, q).to(p.dtype),
     "Equal": torch.eq, "Less": torch.lt, "Greater": torch.gt, "LessOrEqual": torch.le,
     "GreaterOrEqual": torch.ge, "And": torch.logical_and, "Or": torch.logical_or, "Xor": torch.logical_xor,
+    "BitwiseAnd": torch.bitwise_and, "BitwiseOr": torch.bitwise_or, "BitwiseXor": torch.bitwise_xor,
+    # Mod (opset 13): fmod=0 is Python's % (sign of the divisor), fmod=1 C's fmod (sign of the dividend)
+    "Mod": lambda p, q, a: torch.fmod(p, q) if a.get("fmod", 0) else torch.remainder(p, q),
+    "BitShift": _bit_shift,
 }
+_WITH_ATTRIBUTES = {"Mod", "BitShift"}
 
 
-def _binary(fn):
+def _binary(fn, with_attributes=False):
     def run(x, a, opset, nout):
         p, q = x[0], x[1]
         if a.get("broadcast", 0) and q.dim() < p.dim():  # opset < 7: B aligned at `axis`
             axis = a.get("axis", p.dim() - q.dim()) % p.dim()
             q = q.reshape(*q.shape, *([1] * (p.dim() - axis - q.dim())))
-        return (fn(p, q),)
+        return (fn(p, q, a) if with_attributes else fn(p, q),)
     return run
 
 
 for _name, _fn in _BINARY.items():
-    OPS[_name] = _binary(_fn)
+    OPS[_name] = _binary(_fn, _name in _WITH_ATTRIBUTES)
 
 
 def _variadic(fn):
@@ -322,10 +391,29 @@ OPS["Mean"] = lambda x, a, opset, nout: (_variadic(torch.add)(x, a, opset, nout)
 OPS["Where"] = lambda x, a, opset, nout: (torch.where(x[0], x[1], x[2]),)
 
 
+# ONNX element types torch holds as they are (no uint16/32/64, bfloat16 via numpy, float8, strings)
+TORCH_TYPES = {
+    TensorProto.FLOAT: torch.float32, TensorProto.DOUBLE: torch.float64, TensorProto.FLOAT16: torch.float16,
+    TensorProto.INT8: torch.int8, TensorProto.INT16: torch.int16, TensorProto.INT32: torch.int32,
+    TensorProto.INT64: torch.int64, TensorProto.UINT8: torch.uint8, TensorProto.BOOL: torch.bool,
+}
+
+
+@declines("Cast")
+def _cast_check(a, nout, opset):
+    if a.get("to") in TORCH_TYPES:
+        return None
+    return f"Cast to {helper.tensor_dtype_to_string(a['to']) if 'to' in a else 'nothing'}"
+
+
 @op("Cast")
 def cast(x, a, opset, nout):
-    dtype = helper.tensor_dtype_to_np_dtype(a["to"])
-    return (x[0].to(torch.from_numpy(np.zeros(0, dtype)).dtype),)
+    return (x[0].to(TORCH_TYPES[a["to"]]),)
 
 
-from graphkit.verification.runtimes.torch import shape_ops  # noqa: F401 - registers the shape ops in OPS
+@op("CastLike")
+def cast_like(x, a, opset, nout):
+    return (x[0].to(x[1].dtype),)
+
+
+from graphkit.verification.runtimes.torch import index_ops, shape_ops  # noqa: F401 - they register into OPS

@@ -1,11 +1,13 @@
 """ONNX shape, data-movement and reduction ops as torch functions (registered into ops.OPS)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from graphkit.verification.runtimes.torch.ops import OPS, _ints, op
+from graphkit.verification.runtimes.torch.ops import OPS, _ints, declines, op
 
 # ---------------------------------------------------------------- shape ops
 
@@ -93,11 +95,13 @@ def slice_(x, a, opset, nout):
 
 @op("Gather")
 def gather(x, a, opset, nout):
+    """Opset 13: output shape data.shape[:axis] + indices.shape + data.shape[axis+1:]; a 0-d index
+    removes the axis (the output of a 1-D data is then 0-d)."""
     data, idx = x[0], x[1].long()
     axis = a.get("axis", 0) % data.dim()
     idx = torch.where(idx < 0, idx + data.shape[axis], idx)
     out = data.index_select(axis, idx.reshape(-1))
-    return (out.reshape(*data.shape[:axis], *idx.shape, *data.shape[axis + 1:]),)
+    return (out.reshape((*data.shape[:axis], *idx.shape, *data.shape[axis + 1:])),)
 
 
 @op("Shape")
@@ -120,12 +124,32 @@ def expand(x, a, opset, nout):
 OPS["Tile"] = lambda x, a, opset, nout: (x[0].repeat(*_ints(x[1])),)
 
 
+_CONSTANT_KEYS = (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
+                  ("value_int", np.int64), ("value_ints", np.int64))
+
+
+def _torch_holds(value) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype != np.uint16 and value.dtype.kind in "fiub"
+
+
+@declines("Constant")
+def _constant_check(a, nout, opset):
+    if "value" in a and not _torch_holds(a["value"]):
+        return "Constant of a type torch does not hold"
+    return None if any(key in a for key, _ in _CONSTANT_KEYS) else f"Constant with attribute {sorted(a)}"
+
+
+@declines("ConstantOfShape")
+def _constant_of_shape_check(a, nout, opset):
+    return None if "value" not in a or _torch_holds(a["value"]) else "ConstantOfShape of a type torch does not hold"
+
+
 @op("Constant")
 def constant(x, a, opset, nout):
-    for key, dtype in (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
-                       ("value_int", np.int64), ("value_ints", np.int64)):
+    """Its value with its shape: a 0-d tensor attribute and value_float/value_int give 0-d tensors."""
+    for key, dtype in _CONSTANT_KEYS:
         if key in a:
-            return (torch.from_numpy(np.array(a[key], dtype=dtype).copy()),)
+            return (torch.from_numpy(np.array(a[key], dtype=dtype, copy=True)),)
     raise NotImplementedError(f"Constant with attribute {sorted(a)}")
 
 
@@ -173,21 +197,57 @@ def pad(x, a, opset, nout):
     return (out.reshape(*data.shape[: rank - n], *out.shape[2:]),)
 
 
-def _reduce(fn):
+def _reduce(fn, since=18):
+    """Reduce* ops: `axes` an attribute before `since` (13 for ReduceSum, 18 for the others), then
+    an optional input; no axes means all of them, or nothing with noop_with_empty_axes=1. The
+    result keeps the input's type (torch.sum/prod would make integers int64)."""
     def run(x, a, opset, nout):
-        since = 13 if fn is torch.sum else 18
+        data = x[0]
         axes = _axes(x, a, opset, since)
         keep = bool(a.get("keepdims", 1))
         if not axes:
-            if a.get("noop_with_empty_axes", 0):
-                return (x[0],)
-            axes = list(range(x[0].dim()))
-        return (fn(x[0], tuple(ax % x[0].dim() for ax in axes), keep),)
+            noop = a.get("noop_with_empty_axes", 0) and opset >= since
+            axes = [] if noop else list(range(data.dim()))
+        dims = tuple(sorted({ax % data.dim() for ax in axes}))
+        if not dims:  # an empty set of axes (or a 0-d input): the op's non-reduction steps only,
+            # as the spec asks (ReduceL1 gives |x|, ReduceSumSquare x*x): reduce a unit axis
+            return (fn(data.unsqueeze(0), (0,), False).to(data.dtype),)
+        return (fn(data, dims, keep).to(data.dtype),)
     return run
 
 
-OPS["ReduceSum"] = _reduce(torch.sum)
-OPS["ReduceMean"] = _reduce(lambda t, d, k: torch.mean(t, d, keepdim=k))
-OPS["ReduceMax"] = _reduce(lambda t, d, k: torch.amax(t, d, keepdim=k))
-OPS["ReduceMin"] = _reduce(lambda t, d, k: torch.amin(t, d, keepdim=k))
+def _mean(t, d, k):
+    if t.dtype.is_floating_point:
+        return torch.mean(t, d, keepdim=k)
+    return torch.mean(t.double(), d, keepdim=k)  # integers: the mean truncated back to the type
+
+
+def _prod(t, d, k):
+    for ax in sorted(d, reverse=True):
+        t = torch.prod(t, ax, keepdim=k)
+    return t
+
+
+def _extreme(fn, empty):
+    def run(t, d, k):
+        if t.numel() == 0:  # the spec: -inf for Max, +inf for Min (the type's limit for integers)
+            shape = [1 if i in d else n for i, n in enumerate(t.shape) if k or i not in d]
+            if t.dtype.is_floating_point:
+                value = empty * math.inf
+            else:
+                value = torch.iinfo(t.dtype).min if empty < 0 else torch.iinfo(t.dtype).max
+            return torch.full(shape, value, dtype=t.dtype)
+        return fn(t, d, keepdim=k)
+    return run
+
+
+OPS["ReduceSum"] = _reduce(lambda t, d, k: torch.sum(t, d, keepdim=k), since=13)
+OPS["ReduceMean"] = _reduce(_mean)
+OPS["ReduceMax"] = _reduce(_extreme(torch.amax, -1))
+OPS["ReduceMin"] = _reduce(_extreme(torch.amin, 1))
+OPS["ReduceProd"] = _reduce(_prod)
+OPS["ReduceL1"] = _reduce(lambda t, d, k: torch.sum(t.abs(), d, keepdim=k))
 OPS["ReduceL2"] = _reduce(lambda t, d, k: torch.sqrt(torch.sum(t * t, d, keepdim=k)))
+OPS["ReduceSumSquare"] = _reduce(lambda t, d, k: torch.sum(t * t, d, keepdim=k))
+OPS["ReduceLogSum"] = _reduce(lambda t, d, k: torch.log(torch.sum(t, d, keepdim=k)))
+OPS["ReduceLogSumExp"] = _reduce(lambda t, d, k: torch.logsumexp(t, d, keepdim=k))
