@@ -10,86 +10,88 @@ import onnx
 from onnx import numpy_helper
 
 from graphkit.errors import UsageError
-from graphkit.verification.compare import Tolerance, array_summary, compare
+from graphkit.verification.diagnose import diagnose
 from graphkit.verification.feeds import make_feeds
 from graphkit.verification.graph import parse_shape, topo_nodes, with_input_shapes
-from graphkit.verification.per_node import (
-    Progress,
-    compare_per_node,
-    constant_values,
-    find_origins,
-    origin_inputs,
-    unused_values,
-)
-from graphkit.verification.reduce import ValueSource, judge, reduce_mismatch
+from graphkit.verification.per_node import Progress, constant_values, unused_values
 from graphkit.verification.report import OutputComparison, Report
 from graphkit.verification.runtimes import RUNTIME_NAMES, Runtime, RuntimeFailure, make_runtime
+from graphkit.verification.tolerance import Tolerances, parse_tol
 
 
-def verify(model, runtimes: str | Sequence[str] = ("ref", "ort"), inputs=None, seed: int = 0,
-           shapes: Mapping[str, Sequence[int]] | Sequence[str] | None = None, atol: float = 1e-5,
-           rtol: float = 1e-4, per_node: bool = False, oracle: bool = False, against_model=None,
-           module=None, reduce: str | os.PathLike | None = None, progress: bool = False) -> Report:
+def verify(model, runtimes: str | Sequence[str | Runtime] = ("ref", "ort"), inputs=None, seed: int = 0,
+           shapes: Mapping[str, Sequence[int]] | Sequence[str] | None = None, atol: float | None = None,
+           rtol: float | None = None, tol: Mapping[str, tuple[float, float]] | Sequence[str] | None = None,
+           error_stat: str = "max", per_node: bool = False, oracle: bool = False, against_model=None,
+           module=None, reduce: str | os.PathLike | None = None, bisect_ort: bool = False, strict: bool = True,
+           progress: bool = False) -> Report:
     """Compare `model` across `runtimes` (the first is the baseline), or against `against_model`
     on the first runtime only, matching values by name.
 
+    runtimes: names (ref, ref64, ref-spec, ort, ort-noopt, torch, onnx-reference, module) or Runtime
+        objects of your own (see runtimes/base.py).
     inputs: dict of arrays, an .npz path, or None for seeded random inputs (`seed`, `shapes`).
-    per_node: compare every intermediate (memory-bounded) and find the origin of divergence.
-    oracle: ask the float64 oracle (ref64) which runtime is right, on the outputs and at the origin.
+    atol/rtol: replace the per-dtype defaults for every float type (tolerance.py); `tol` sets one
+        value's tolerance ({name: (atol, rtol)} or ["NAME=ATOL,RTOL"]); `error_stat` is the
+        statistic that decides (max, mean, median or a quantile such as "0.99").
+    per_node: compare every intermediate (memory-bounded), replay the diverging nodes alone to
+        tell origins (a node's own error) from amplifiers (inherited error). The verdict is about
+        the outputs either way.
+    oracle: judge the outputs with the two oracles, `exact` (float64) and `spec` (float64 per op,
+        rounded to each declared type).
     module: the original torch module (adds the 'module' runtime, outputs only).
     reduce: a folder; save the smallest subgraph that still shows the mismatch, with its inputs.
+    bisect_ort: find which of onnxruntime's graph optimizers changes the outputs.
+    strict: refruntime refuses models onnx's checker and type inference reject.
     """
-    tol = Tolerance(float(atol), float(rtol))
-    names = _runtime_names(runtimes, module)
+    tols = Tolerances(atol, rtol, error_stat, _per_value(tol))
+    names = _runtime_names(runtimes, module, against_model is not None or bisect_ort)
     shapes = _shapes(shapes)
     proto, label = _load(model, "model")
     proto = with_input_shapes(proto, shapes)
+    nodes = topo_nodes(proto.graph)  # a cycle is bad input: refused here, before any runtime runs
     feeds = make_feeds(proto, inputs, seed, shapes)
-    if reduce is not None:
-        per_node = True
+    _check_feeds(proto, feeds)
+    tols = tols.with_model(proto.graph)
+    per_node = per_node or reduce is not None
     show = Progress(progress)
     try:
         if against_model is not None:
             against, against_label = _load(against_model, "against_model")
             against = with_input_shapes(against, shapes)
-            report = _verify_against(proto, label, against, against_label, names[0], feeds, tol,
-                                     per_node, reduce, show)
+            report = _verify_against(proto, label, nodes, against, against_label, names[0], feeds, tols,
+                                     per_node, reduce, strict, show)
         else:
-            report = _verify_runtimes(proto, label, names, feeds, tol, per_node, oracle, module, reduce, show)
+            report = _verify_runtimes(proto, label, nodes, names, feeds, tols, per_node, oracle, module, reduce,
+                                      strict, show)
+        if bisect_ort:
+            _bisect(report, proto, feeds, tols, show)
     finally:
         show.done()
     report.inputs = {k: {"dtype": str(np.asarray(v).dtype), "shape": list(np.shape(v))} for k, v in feeds.items()}
     return report
 
 
-def _verify_runtimes(model, label, names, feeds, tol, per_node, oracle, module, reduce, show) -> Report:
-    if per_node:  # the baseline must produce intermediates; the module cannot
-        names = sorted(names, key=lambda n: n == "module")
-    report = Report(label, list(names), names[0], tol)
-    live: list[Runtime] = []
-    for name in names:
-        show(f"preparing {name}")
-        try:
-            live.append(make_runtime(name, model, module))
-        except RuntimeFailure as exc:
-            report.errors[name] = str(exc)
-    expected = None
+def _verify_runtimes(model, label, nodes, names, feeds, tols, per_node, oracle, module, reduce, strict,
+                     show) -> Report:
+    report = Report(label, [_name(n) for n in names], _name(names[0]), tols)
+    live = _prepare(names, model, module, strict, report, show)
+    baseline, expected = None, None
     while live and expected is None:  # a baseline that fails hands over to the next runtime
-        baseline = live.pop(0)
-        show(f"running {baseline.name}")
+        candidate = live.pop(0)
+        show(f"running {candidate.name}")
         try:
-            expected = baseline.run(feeds)
+            expected = candidate.run(feeds)
+            baseline = candidate
         except RuntimeFailure as exc:
-            report.errors[baseline.name] = str(exc)
-    if expected is None:
-        return report
+            report.errors[candidate.name] = str(exc)
+    if baseline is None:
+        raise UsageError(f"no runtime can run the model: {_failures(report.errors)}")
+    if baseline.name != report.baseline:
+        report.notes.append(f"baseline is {baseline.name}: {report.baseline} failed ({report.errors[report.baseline]})")
+        report.baseline = baseline.name
     others = live
-    report.baseline = baseline.name
-    if not baseline.has_intermediates:
-        per_node = False
-        report.notes.append(f"baseline {baseline.name} has no intermediates; per-node comparison skipped")
-    live = [baseline, *others]
-    kept = {baseline.name: expected}
+    outputs = {baseline.name: expected}
     for rt in others:
         show(f"running {rt.name}")
         try:
@@ -97,41 +99,84 @@ def _verify_runtimes(model, label, names, feeds, tol, per_node, oracle, module, 
         except RuntimeFailure as exc:
             report.errors[rt.name] = str(exc)
             continue
+        outputs[rt.name] = got
         for name in baseline.output_names:
-            report.outputs.append(OutputComparison(name, rt.name, compare(expected.get(name), got.get(name), tol)))
-        if oracle:
-            kept[rt.name] = got
+            report.outputs.append(OutputComparison(name, rt.name, tols.compare(name, expected.get(name), got.get(name))))
+    others = [rt for rt in others if rt.name in outputs]
+    for rt in [baseline, *others]:
+        if getattr(rt, "delegated", None):
+            report.notes.append(f"{rt.name}: {len(rt.delegated)} node(s) it cannot map ran on refruntime: "
+                                f"{', '.join(rt.delegated[:8])}")
     if oracle:
-        show("running the float64 oracle (ref64)")
-        try:
-            truth = make_runtime("ref64", model).run(feeds)
-            report.oracle = judge(truth, kept, tol)
-        except RuntimeFailure as exc:
-            report.notes.append(f"oracle unavailable: {exc}")
+        from graphkit.verification.oracle import ask_oracles
+
+        show("running the oracles (exact, spec)")
+        report.oracle = ask_oracles(model, feeds, outputs, tols)
+    del outputs
     if per_node:
-        for rt in live:  # drop the plain-run sessions: per-node runs hold their own
-            rt.close()
-        comparable = [rt for rt in others if rt.has_intermediates and rt.name not in report.errors]
-        for rt in others:
-            if not rt.has_intermediates:
-                report.notes.append(f"{rt.name} has no intermediates; compared on outputs only")
-            if rt.keeps_all_values:
-                report.notes.append(f"{rt.name} holds every intermediate during a run (its own memory use)")
-        unused = unused_values(model.graph)
-        if unused:
-            report.notes.append(f"{len(unused)} value(s) nothing reads were not compared: {', '.join(sorted(unused)[:5])}"
-                                + (" ..." if len(unused) > 5 else ""))
-        _per_node(report, model, topo_nodes(model.graph), baseline, comparable, feeds, tol, oracle, reduce,
-                  show, skip=constant_values(model.graph) | unused)
-    for rt in live:
+        _per_node(report, model, nodes, baseline, others, feeds, tols, reduce, show)
+    for rt in [baseline, *others]:
+        if rt.name == "ref" and per_node:
+            _self_check(report, rt, feeds)
         rt.close()
     return report
 
 
-def _verify_against(model, label, against, against_label, runtime, feeds, tol, per_node, reduce, show) -> Report:
-    report = Report(label, [runtime], runtime, tol, against_model=against_label)
-    candidate = make_runtime(runtime, model)
-    reference = make_runtime(runtime, against)
+def _prepare(names, model, module, strict, report, show) -> list[Runtime]:
+    """The runtimes that load the model; their failures go to the report. None loads: bad input."""
+    live = []
+    for name in names:
+        if isinstance(name, Runtime):
+            live.append(name)
+            continue
+        show(f"preparing {name}")
+        try:
+            live.append(make_runtime(name, model, module, strict=strict))
+        except RuntimeFailure as exc:
+            report.errors[name] = str(exc)
+    if not live:
+        raise UsageError(f"no runtime can load the model: {_failures(report.errors)}")
+    return live
+
+
+def _per_node(report, model, nodes, baseline, others, feeds, tols, reduce, show) -> None:
+    if not baseline.has_intermediates:
+        report.notes.append(f"baseline {baseline.name} has no intermediates; per-node comparison skipped")
+        return
+    comparable = [rt for rt in others if rt.has_intermediates]
+    for rt in others:
+        if not rt.has_intermediates:
+            report.notes.append(f"{rt.name} has no intermediates; compared on outputs only")
+        if rt.keeps_all_values:
+            report.notes.append(f"{rt.name} holds every intermediate during a run (its own memory use)")
+    unused = unused_values(model.graph)
+    if unused:
+        report.notes.append(f"{len(unused)} value(s) nothing reads were not compared: {', '.join(sorted(unused)[:5])}"
+                            + (" ..." if len(unused) > 5 else ""))
+    for rt in [baseline, *comparable]:  # the plain-run sessions are not needed any more
+        rt.close()
+    diagnose(report, model, nodes, baseline, comparable, feeds, tols, show,
+             skip=constant_values(model.graph) | unused, reduce=reduce)
+
+
+def _self_check(report, ref: Runtime, feeds) -> None:
+    """refruntime's fused fast path against its unfused steps on the same feeds."""
+    from refruntime.selfcheck import fusion_defects
+
+    try:
+        defects = fusion_defects(ref.session, ref._feeds(feeds))
+    except Exception as exc:  # noqa: BLE001 - a self-check failure is itself a refruntime defect
+        defects = [{"fused_step": None, "output": None, "error": f"{type(exc).__name__}: {exc}"}]
+    report.self_check = defects
+
+
+def _verify_against(model, label, nodes, against, against_label, runtime, feeds, tols, per_node, reduce, strict,
+                    show) -> Report:
+    report = Report(label, [runtime], runtime, tols, against_model=against_label)
+    candidate = make_runtime(runtime, model, strict=strict)
+    reference = make_runtime(runtime, against, strict=strict)
+    for rt in (candidate, reference):  # a runtime compared with itself: its fusions are not the question
+        rt.compare_every_value()
     show(f"running {against_label} on {runtime}")
     expected = reference.run(feeds)
     show(f"running {label} on {runtime}")
@@ -141,61 +186,38 @@ def _verify_against(model, label, against, against_label, runtime, feeds, tol, p
         pairs = list(zip(candidate.output_names, reference.output_names))
         report.notes.append("no output names in common; outputs matched by position")
     for mine, theirs in pairs:
-        report.outputs.append(OutputComparison(mine, runtime, compare(expected[theirs], got.get(mine), tol)))
+        report.outputs.append(OutputComparison(mine, runtime, tols.compare(mine, expected[theirs], got.get(mine))))
     report.notes.extend(_changed_initializers(model, against))
     if per_node:
         against_nodes = topo_nodes(against.graph)
         known = {n for info in against_nodes for n in info.outputs}
-        _per_node(report, model, topo_nodes(model.graph), reference, [candidate], feeds, tol, False, reduce,
-                  show, skip=constant_values(model.graph) | unused_values(model.graph), known=known, against=against,
-                  against_nodes=against_nodes)
+        diagnose(report, model, nodes, reference, [candidate], feeds, tols, show,
+                 skip=constant_values(model.graph) | unused_values(model.graph), reduce=reduce, known=known,
+                 against=against, against_nodes=against_nodes)
+    candidate.close()
+    reference.close()
     return report
 
 
-def _per_node(report, model, nodes, baseline, others, feeds, tol, oracle, reduce, show, skip,
-              known=None, against=None, against_nodes=None) -> None:
-    comparisons, failures = compare_per_node(nodes, baseline, others, feeds, tol, skip=skip, known=known,
-                                             progress=show)
-    report.errors.update(failures)
-    report.per_node = comparisons
-    report.origins = find_origins(comparisons, [rt.name for rt in others])
-    if not report.origins:
-        return
-    first = report.origins[0]
-    info = first.comparison.info
-    same = [o for o in report.origins if o.comparison.position == first.comparison.position]
-    source_model = against if against is not None else model
-    source = ValueSource(source_model, baseline, feeds)
-    try:
-        if against is None:
-            inputs = origin_inputs(model, baseline, feeds, info)
-        else:  # the node's own initializers, and the reference run's values for the rest
-            own = {t.name: t for t in model.graph.initializer}
-            inputs = {n: numpy_helper.to_array(own[n]) for n in info.inputs if n in own}
-            inputs.update(source.get([n for n in info.inputs if n not in own]))
-    except RuntimeFailure:
-        inputs = {}
-    report.first_divergence = {
-        "node": info.label, "op": info.op, "position": first.comparison.position,
-        "runtimes": [o.runtime for o in same],
-        "attributes": info.attributes(),
-        "inputs": {n: array_summary(v) for n, v in inputs.items()},
-        "outputs": {o.runtime: {n: s.to_dict() for n, s in first.comparison.stats[o.runtime].items()} for o in same},
-        "oracle": None,
-    }
-    del inputs
-    if not (reduce or oracle):
-        return
-    show(f"reducing around {info.label}")
-    result = reduce_mismatch(model, nodes, info, source, baseline.name, [o.runtime for o in same], tol,
-                             against=against, against_nodes=against_nodes, oracle=oracle,
-                             out_dir=os.fspath(reduce) if reduce else None)
-    if oracle:
-        report.first_divergence["oracle"] = result.get("oracle")
-        if result.get("oracle") is None:
-            report.notes.append("oracle at the origin unavailable: the reduced subgraph did not reproduce")
-    if reduce:
-        report.reduced = result
+def _bisect(report, model, feeds, tols, show) -> None:
+    from graphkit.verification.ort_bisect import bisect_ort
+
+    def agree(expected: dict, actual: dict) -> bool:
+        return all(tols.compare(n, v, actual.get(n)).within for n, v in expected.items())
+
+    show("bisecting onnxruntime's graph optimizers")
+    report.ort_bisect = bisect_ort(model, feeds, agree, progress=show)
+
+
+def _check_feeds(model: onnx.ModelProto, feeds: dict) -> None:
+    """Names, dtypes and static dims of the feeds against the model's inputs (FeedError: exit 2)."""
+    from refruntime.feeds import graph_input_specs, validate_feeds
+
+    validate_feeds(feeds, graph_input_specs(model.graph))
+
+
+def _failures(errors: dict[str, str]) -> str:
+    return "; ".join(errors.values()) or "(no runtime)"
 
 
 def _changed_initializers(model, against) -> list[str]:
@@ -216,7 +238,11 @@ def _changed_initializers(model, against) -> list[str]:
     return notes
 
 
-def _runtime_names(runtimes, module) -> list[str]:
+def _name(runtime) -> str:
+    return runtime.name if isinstance(runtime, Runtime) else runtime
+
+
+def _runtime_names(runtimes, module, single_ok: bool) -> list:
     if isinstance(runtimes, str):
         runtimes = [r.strip() for r in runtimes.split(",") if r.strip()]
     names = list(dict.fromkeys(runtimes))
@@ -224,12 +250,23 @@ def _runtime_names(runtimes, module) -> list[str]:
         names.append("module")
     if not names:
         raise UsageError("no runtimes given")
-    unknown = [n for n in names if n not in RUNTIME_NAMES]
+    unknown = [n for n in names if not isinstance(n, Runtime) and n not in RUNTIME_NAMES]
     if unknown:
         raise UsageError(f"unknown runtime(s) {unknown}; choose from {', '.join(RUNTIME_NAMES)}")
     if "module" in names and module is None:
         raise UsageError("runtime 'module' needs the torch module: verify(..., module=m) or `graphkit export`")
+    if len(names) < 2 and not single_ok:
+        raise UsageError(f"--runtimes names one runtime ({_name(names[0])}); a comparison needs two, e.g. "
+                         f"{_name(names[0])},ort (or --against-model OTHER.onnx to compare two models on one)")
     return names
+
+
+def _per_value(tol) -> dict[str, tuple[float, float]]:
+    if not tol:
+        return {}
+    if isinstance(tol, Mapping):
+        return {k: (float(a), float(r)) for k, (a, r) in tol.items()}
+    return dict(parse_tol(t) for t in tol)
 
 
 def _shapes(shapes) -> dict[str, tuple[int, ...]]:

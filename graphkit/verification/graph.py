@@ -36,6 +36,13 @@ class NodeInfo:
     def inputs(self) -> list[str]:
         return [n for n in self.node.input if n]
 
+    @property
+    def reads(self) -> list[str]:
+        """Explicit inputs plus the outer-scope names its subgraphs (If/Loop/Scan) read."""
+        from refruntime.plan import node_reads
+
+        return list(dict.fromkeys(node_reads(self.node)))
+
     def attributes(self) -> dict:
         return {attr.name: _plain(helper.get_attribute_value(attr)) for attr in self.node.attribute}
 
@@ -164,7 +171,7 @@ def extract_nodes(model: onnx.ModelProto, nodes: list[NodeInfo], values: dict[st
     inits = {t.name: t for t in graph.initializer}
     inputs, used_inits, seen = [], [], set()
     for info in nodes:
-        for name in info.inputs:
+        for name in info.reads:
             if name in produced or name in seen:
                 continue
             seen.add(name)
@@ -177,7 +184,7 @@ def extract_nodes(model: onnx.ModelProto, nodes: list[NodeInfo], values: dict[st
             value = np.asarray(value)
             inputs.append(helper.make_tensor_value_info(
                 name, helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape)))
-    consumed_later = {n for info in nodes for n in info.inputs}
+    consumed_later = {n for info in nodes for n in info.reads}
     outputs = [n for info in nodes for n in info.outputs if n not in consumed_later] or \
         [n for info in nodes for n in info.outputs]
     new_graph = helper.make_graph(

@@ -4,6 +4,8 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
+
 from graphkit.verification.compare import Stats
 
 COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
@@ -33,7 +35,7 @@ def render(report) -> str:
         f"<h1>graphkit verify</h1><p>model <code>{e(report.model)}</code>"
         + (f" against <code>{e(report.against_model)}</code>" if report.against_model else "")
         + f"; runtimes {e(', '.join(report.runtimes))} (baseline {e(report.baseline)}); "
-        f"atol={report.tolerance.atol:g} rtol={report.tolerance.rtol:g}</p>",
+        f"tolerance {e(report.tolerance.describe())}</p>",
         f"<p class='verdict {report.verdict}'>verdict: {report.verdict.upper()}</p>",
         ("<h2>Outputs</h2><table><tr><th>output</th><th>runtime</th><th>max abs</th><th>max rel</th>"
          "<th>mean abs</th><th>cosine</th><th>out of tol</th><th>status</th></tr>"),
@@ -42,6 +44,8 @@ def render(report) -> str:
     if report.per_node is not None:
         parts.append("<h2>Per-node max abs error (log scale, topological order)</h2>")
         parts.append(chart(report))
+    if report.explanation:
+        parts.append(f"<h2>What happened inside the graph</h2><p>{e(report.explanation)}</p>")
     if report.first_divergence:
         fd = report.first_divergence
         parts.append(f"<h2>Origin of divergence</h2><p>node <b>{e(fd['node'])}</b> ({e(fd['op'])}) at "
@@ -69,7 +73,8 @@ def chart(report, width: int = 900, height: int = 320) -> str:
     errors = [s.error for nc in nodes for rt in runtimes if (s := nc.worst(rt)) is not None]
     finite = [x for x in errors if math.isfinite(x) and x > 0]
     lo = math.floor(math.log10(max(min(finite, default=FLOOR), FLOOR)))
-    hi = math.ceil(math.log10(max(max(finite, default=1.0), report.tolerance.atol * 10)))
+    atol = report.tolerance.for_float(np.dtype(np.float32)).atol or 1e-5
+    hi = math.ceil(math.log10(max(max(finite, default=1.0), atol * 10)))
     hi = max(hi, lo + 1)
 
     def x(i):
@@ -85,7 +90,7 @@ def chart(report, width: int = 900, height: int = 320) -> str:
         svg.append(f"<line x1='{left}' x2='{width - right}' y1='{y(10.0 ** p):.1f}' y2='{y(10.0 ** p):.1f}' "
                    f"stroke='#eee'/><text x='{left - 6}' y='{y(10.0 ** p) + 4:.1f}' font-size='10' "
                    f"text-anchor='end'>1e{p}</text>")
-    ya = y(report.tolerance.atol)
+    ya = y(atol)
     svg.append(f"<line x1='{left}' x2='{width - right}' y1='{ya:.1f}' y2='{ya:.1f}' stroke='#999' "
                f"stroke-dasharray='4 3'/><text x='{width - right}' y='{ya - 3:.1f}' font-size='10' "
                f"text-anchor='end'>atol</text>")

@@ -6,8 +6,9 @@ each value over as its node finishes; the values are buffered until a chunk is f
 extra graph outputs), every pair is compared, and the chunk is released. Nothing holds all
 intermediates at once.
 
-The origin of divergence is, per runtime, the first node in topological order with an output out
-of tolerance while all its inputs are within (graph inputs and initializers count as within).
+Values a runtime does not report (ORT's fusions remove them from its optimized graph) are not
+compared for it; they are listed in `PerNodeResult.absent`. Who caused a difference is decided by
+replaying the diverging nodes (replay.py), not here.
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from graphkit.verification.compare import Stats, Tolerance, compare
+from graphkit.verification.compare import Stats
 from graphkit.verification.graph import NodeInfo, initializer_names
 from graphkit.verification.runtimes import Runtime, RuntimeFailure
+from graphkit.verification.tolerance import Tolerances
 
 CHUNK_VALUES = 64
 CHUNK_BYTES = 256 << 20
@@ -98,19 +100,26 @@ def unused_values(graph: onnx.GraphProto) -> set[str]:
     return {o for node in graph.node for o in node.output if o and o not in read}
 
 
+@dataclass
+class PerNodeResult:
+    comparisons: list[NodeComparison]        # in topological order
+    failures: dict[str, str]                 # runtime -> why it stopped part-way
+    absent: dict[str, set[str]]              # runtime -> values it did not report (fused away)
+
+
 def compare_per_node(nodes: list[NodeInfo], baseline: Runtime, others: list[Runtime], feeds: dict,
-                     tol: Tolerance, skip: set[str] = frozenset(), known: set[str] | None = None,
+                     tols: Tolerances, skip: set[str] = frozenset(), known: set[str] | None = None,
                      progress: Callable[[str], None] | None = None,
-                     chunk_values: int = CHUNK_VALUES, chunk_bytes: int = CHUNK_BYTES
-                     ) -> tuple[list[NodeComparison], dict[str, str]]:
+                     chunk_values: int = CHUNK_VALUES, chunk_bytes: int = CHUNK_BYTES) -> PerNodeResult:
     """Compare every node output (except `skip`; only names in `known` when given) of `nodes`
-    between `baseline` and each runtime of `others`. Returns the comparisons in topological
-    order and {runtime: error message} for runtimes that failed part-way."""
+    between `baseline` and each runtime of `others`."""
     names = [n for info in nodes for n in info.outputs
              if n not in skip and (known is None or n in known)]
     wanted = set(names)
     results: dict[str, dict[str, Stats]] = {}
     failures: dict[str, str] = {}
+    survivors = {rt.name: rt.surviving_values() for rt in others}
+    absent = {rt: {n for n in names if n not in alive} for rt, alive in survivors.items() if alive is not None}
     buffer: dict[str, object] = {}
     state = {"bytes": 0, "done": 0}
     total = len(names)
@@ -121,13 +130,14 @@ def compare_per_node(nodes: list[NodeInfo], baseline: Runtime, others: list[Runt
         for rt in others:
             if rt.name in failures:
                 continue
+            asked = [n for n in buffer if n not in absent.get(rt.name, ())]
             try:
-                values = rt.intermediates(feeds, list(buffer))
+                values = rt.intermediates(feeds, asked) if asked else {}
             except RuntimeFailure as exc:
                 failures[rt.name] = str(exc)
                 continue
-            for name, expected in buffer.items():
-                results.setdefault(name, {})[rt.name] = compare(expected, values.pop(name, None), tol)
+            for name in asked:
+                results.setdefault(name, {})[rt.name] = tols.compare(name, buffer[name], values.pop(name, None))
             del values
         state["done"] += len(buffer)
         buffer.clear()
@@ -159,34 +169,7 @@ def compare_per_node(nodes: list[NodeInfo], baseline: Runtime, others: list[Runt
             for rt_name, stats in results.get(name, {}).items():
                 nc.stats.setdefault(rt_name, {})[name] = stats
         comparisons.append(nc)
-    return comparisons, failures
-
-
-@dataclass
-class Origin:
-    """Where a runtime starts to disagree with the baseline."""
-
-    runtime: str
-    comparison: NodeComparison
-    bad_outputs: list[str]
-
-
-def find_origins(comparisons: list[NodeComparison], runtimes: list[str]) -> list[Origin]:
-    """Every node, per runtime, that turns within-tolerance inputs into an out-of-tolerance
-    output; sorted by topological position (the first is the origin of divergence)."""
-    origins = []
-    for rt in runtimes:
-        bad_values: set[str] = set()
-        for nc in comparisons:
-            per_output = nc.stats.get(rt) or {}
-            bad = [n for n, s in per_output.items() if not s.within]
-            if not bad:
-                continue
-            if not any(n in bad_values for n in nc.info.inputs):
-                origins.append(Origin(rt, nc, bad))
-            bad_values.update(bad)
-    origins.sort(key=lambda o: (o.comparison.position, runtimes.index(o.runtime)))
-    return origins
+    return PerNodeResult(comparisons, failures, absent)
 
 
 def origin_inputs(model: onnx.ModelProto, baseline: Runtime, feeds: dict, info: NodeInfo) -> dict[str, np.ndarray]:

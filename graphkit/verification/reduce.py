@@ -2,8 +2,7 @@
 
 Start from the origin node alone, fed with the baseline's upstream values as graph inputs; if that
 does not reproduce (a runtime may only go wrong on a fused pattern), grow the subgraph one level of
-producers at a time, then one level of consumers. The first candidate that reproduces is kept, and
-the float64 oracle (ref64) is asked on it which runtime is right.
+producers at a time, then one level of consumers. The first candidate that reproduces is kept.
 """
 from __future__ import annotations
 
@@ -13,10 +12,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from graphkit.verification.compare import Tolerance, compare
 from graphkit.verification.feeds import save_feeds
 from graphkit.verification.graph import NodeInfo, elem_types, extract_nodes
 from graphkit.verification.runtimes import Runtime, RuntimeFailure, make_runtime
+from graphkit.verification.tolerance import Tolerances
 
 MAX_UPSTREAM_LEVELS = 3
 
@@ -60,7 +59,7 @@ def _external_inputs(nodes: list[NodeInfo], model: onnx.ModelProto) -> list[str]
     seen = {t.name for t in model.graph.initializer}
     out = []
     for info in nodes:
-        for n in info.inputs:
+        for n in info.reads:
             if n not in produced and n not in seen:
                 seen.add(n)
                 out.append(n)
@@ -75,7 +74,7 @@ def _candidates(all_nodes: list[NodeInfo], origin: NodeInfo):
     for _ in range(MAX_UPSTREAM_LEVELS):
         grown = dict(current)
         for info in current.values():
-            for n in info.inputs:
+            for n in info.reads:
                 p = producer.get(n)
                 if p is not None:
                     grown[p.index] = p
@@ -83,7 +82,7 @@ def _candidates(all_nodes: list[NodeInfo], origin: NodeInfo):
             break
         current = grown
         yield sorted(current.values(), key=lambda i: position[i.index])
-    consumers = [info for info in all_nodes if any(n in origin.outputs for n in info.inputs)]
+    consumers = [info for info in all_nodes if any(n in origin.outputs for n in info.reads)]
     if consumers:
         yield sorted([origin, *consumers], key=lambda i: position[i.index])
 
@@ -97,15 +96,14 @@ def _run_outputs(rt_name: str, model: onnx.ModelProto, feeds: dict, module=None)
 
 
 def reduce_mismatch(model: onnx.ModelProto, nodes: list[NodeInfo], origin: NodeInfo, source: ValueSource,
-                    baseline: str, suspects: list[str], tol: Tolerance, against: onnx.ModelProto | None = None,
-                    against_nodes: list[NodeInfo] | None = None, oracle: bool = False,
-                    out_dir: str | None = None) -> dict:
+                    baseline: str, suspects: list[str], tols: Tolerances, against: onnx.ModelProto | None = None,
+                    against_nodes: list[NodeInfo] | None = None, out_dir: str | None = None) -> dict:
     """Find the smallest reproducing subgraph around `origin`; save it when `out_dir` is given.
 
     Runtime mode: the subgraph runs on `baseline` and each suspect runtime. Against-model mode:
     the matching nodes of `against` (by output name) run on the same runtime as the reference.
     """
-    result = {"reproduces": False, "nodes": [], "stats": {}, "oracle": None}
+    result = {"reproduces": False, "nodes": [], "stats": {}}
     for candidate in _candidates(nodes, origin):
         inputs = source.get(_external_inputs(candidate, model))
         reduced = extract_nodes(model, candidate, inputs)
@@ -124,7 +122,7 @@ def reduce_mismatch(model: onnx.ModelProto, nodes: list[NodeInfo], origin: NodeI
             stats, outputs = {}, {}
             for rt in (suspects if against is None else [baseline]):
                 outputs[rt] = _run_outputs(rt, reduced, _only(reduced, feeds))
-                stats[rt] = {n: compare(expected.get(n), v, tol) for n, v in outputs[rt].items() if n in expected}
+                stats[rt] = {n: tols.compare(n, expected.get(n), v) for n, v in outputs[rt].items() if n in expected}
         except RuntimeFailure as exc:
             result["error"] = str(exc)
             continue
@@ -133,8 +131,6 @@ def reduce_mismatch(model: onnx.ModelProto, nodes: list[NodeInfo], origin: NodeI
                       reproduces=reproduces,
                       stats={rt: {n: s.to_dict() for n, s in per.items()} for rt, per in stats.items()})
         if reproduces:
-            if oracle and against is None:
-                result["oracle"] = _oracle(reduced, _only(reduced, feeds), {baseline: expected, **outputs}, tol)
             if out_dir:
                 _save(out_dir, reduced, feeds, reference_model if against is not None else None, result)
             return result
@@ -144,25 +140,6 @@ def reduce_mismatch(model: onnx.ModelProto, nodes: list[NodeInfo], origin: NodeI
 def _only(model: onnx.ModelProto, feeds: dict) -> dict:
     names = {vi.name for vi in model.graph.input}
     return {k: v for k, v in feeds.items() if k in names}
-
-
-def _oracle(model: onnx.ModelProto, feeds: dict, outputs: dict[str, dict], tol: Tolerance) -> dict:
-    """Each runtime's distance from the float64 oracle on the reduced subgraph."""
-    truth = _run_outputs("ref64", model, feeds)
-    return judge(truth, outputs, tol)
-
-
-def judge(truth: dict, outputs: dict[str, dict], tol: Tolerance) -> dict:
-    """{'errors': {runtime: max abs error vs truth}, 'within': [...], 'sides_with': [...]}"""
-    errors, within = {}, []
-    for rt, values in outputs.items():
-        stats = [compare(truth[n], np.asarray(v), tol) for n, v in values.items() if n in truth]
-        errors[rt] = max((s.error for s in stats), default=float("inf"))
-        if stats and all(s.within for s in stats):
-            within.append(rt)
-    best = min(errors.values(), default=None)
-    sides = within or [rt for rt, e in errors.items() if e == best]
-    return {"errors": {rt: float(e) for rt, e in errors.items()}, "within": within, "sides_with": sides}
 
 
 def _save(out_dir: str, reduced: onnx.ModelProto, feeds: dict, against: onnx.ModelProto | None, result: dict):

@@ -1,16 +1,24 @@
 """The result of a verification: verdict, output and per-node statistics, origin of divergence.
 
-`report.to_json()` has the stable top-level keys `runtimes`, `outputs`, `per_node`,
-`first_divergence`, `verdict` (plus `model`, `baseline`, `tolerance`, `inputs`, `oracle`,
-`reduced`, `errors`, `notes`). `report.table()` is the terminal view; `report.to_html()` a page.
+`report.to_json()` has the stable top-level keys documented in docs/verify.md: `runtimes`,
+`outputs`, `per_node`, `origins`, `amplifiers`, `explanation`, `first_divergence`, `oracle`,
+`self_check`, `ort_bisect`, `verdict` (plus `model`, `baseline`, `tolerance`, `inputs`, `reduced`,
+`errors`, `notes`). `report.table()` is the terminal view; `report.to_html()` a page.
+
+The verdict is about the graph outputs only (and runtimes that failed): the same with and without
+--per-node. What per-node finds inside the graph (origins, amplifiers, refruntime self-check
+defects) is reported beside it.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 
-from graphkit.verification.compare import Stats, Tolerance
-from graphkit.verification.per_node import NodeComparison, Origin
+from graphkit.verification.compare import Stats
+from graphkit.verification.findings import amplifier_dict, origin_dict, reason, strongest
+from graphkit.verification.per_node import NodeComparison
+from graphkit.verification.replay import NodeReplay
+from graphkit.verification.tolerance import Tolerances
 
 
 @dataclass
@@ -28,13 +36,17 @@ class Report:
     model: str
     runtimes: list[str]
     baseline: str
-    tolerance: Tolerance
+    tolerance: Tolerances
     inputs: dict = field(default_factory=dict)
     outputs: list[OutputComparison] = field(default_factory=list)
     per_node: list[NodeComparison] | None = None
-    origins: list[Origin] = field(default_factory=list)
+    origins: list[NodeReplay] = field(default_factory=list)
+    amplifiers: list[NodeReplay] = field(default_factory=list)
+    explanation: str | None = None
     first_divergence: dict | None = None
     oracle: dict | None = None
+    self_check: list[dict] | None = None
+    ort_bisect: dict | None = None
     reduced: dict | None = None
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -45,8 +57,6 @@ class Report:
         if self.errors:
             return "error"
         if any(not o.stats.within for o in self.outputs):
-            return "mismatch"
-        if self.origins:
             return "mismatch"
         return "pass"
 
@@ -65,14 +75,17 @@ class Report:
             "against_model": self.against_model,
             "runtimes": list(self.runtimes),
             "baseline": self.baseline,
-            "tolerance": {"atol": self.tolerance.atol, "rtol": self.tolerance.rtol},
+            "tolerance": self.tolerance.to_dict(),
             "inputs": self.inputs,
             "outputs": [o.to_dict() for o in self.outputs],
             "per_node": None if self.per_node is None else [_node_dict(nc) for nc in self.per_node],
+            "origins": [origin_dict(o) for o in self.origins],
+            "amplifiers": [amplifier_dict(a) for a in self.amplifiers],
+            "explanation": self.explanation,
             "first_divergence": self.first_divergence,
-            "origins": [{"runtime": o.runtime, "node": o.comparison.info.label, "op": o.comparison.info.op,
-                         "position": o.comparison.position} for o in self.origins],
             "oracle": self.oracle,
+            "self_check": self.self_check,
+            "ort_bisect": self.ort_bisect,
             "reduced": self.reduced,
             "errors": dict(self.errors),
             "notes": list(self.notes),
@@ -97,7 +110,7 @@ class Report:
         else:
             title += f": {', '.join(self.runtimes)} (baseline {self.baseline})"
         lines.append(title)
-        lines.append(f"tolerance atol={self.tolerance.atol:g} rtol={self.tolerance.rtol:g}")
+        lines.append(f"tolerance {self.tolerance.describe()}")
         header = f"{'output':<28} {'runtime':<15} {'max_abs':>10} {'max_rel':>10} {'mean_abs':>10} " \
                  f"{'cosine':>9} {'out%':>7} {'nan/inf':>8}  status"
         lines.append(header)
@@ -108,11 +121,16 @@ class Report:
             lines.append(f"{'':<28} {rt:<15} ERROR: {message}")
         if self.per_node is not None:
             compared = [nc for nc in self.per_node if nc.stats]
-            out = {nc.position for o in self.origins for nc in [o.comparison]}
+            out = {o.comparison.position for o in self.origins}
             bad_nodes = [nc for nc in compared if any(not s.within for per in nc.stats.values() for s in per.values())]
             lines.append("")
             lines.append(f"per-node: {len(compared)} nodes compared, {len(bad_nodes)} out of tolerance, "
-                         f"{len(out)} origin(s) of divergence")
+                         f"{len(out)} origin(s) of divergence, {len(self.amplifiers)} amplifier(s)")
+            for a in strongest(self.amplifiers):
+                factor = "?" if a.factor is None else f"{a.factor:.3g}"
+                lines.append(f"  amplifier {a.info.label!r} ({a.info.op}) [{a.runtime}] x{factor}: {reason(a)}")
+            if self.explanation:
+                lines.append(f"  {self.explanation}")
         if self.first_divergence:
             fd = self.first_divergence
             lines.append("")
@@ -126,18 +144,34 @@ class Report:
                 for name, s in per.items():
                     lines.append(f"  output {name} [{rt}]: max_abs={_num(s['max_abs'])} max_rel={_num(s['max_rel'])} "
                                  f"out={100 * s['frac_out']:.2f}% {s['note']}".rstrip())
+            for rt, per in (fd.get("local") or {}).items():
+                for name, s in per.items():
+                    lines.append(f"  run alone from the baseline's inputs, {name} [{rt}]: max_abs={_num(s['max_abs'])}")
             if fd.get("oracle"):
                 o = fd["oracle"]
                 errs = ", ".join(f"{rt}={_num(e)}" for rt, e in o["errors"].items())
-                lines.append(f"  oracle (ref64) sides with: {', '.join(o['sides_with'])}  (error vs oracle: {errs})")
+                lines.append(f"  float64 from the same inputs sides with: {', '.join(o['sides_with']) or 'neither'}"
+                             f"  (error vs float64: {errs})")
         elif self.per_node is None and self.verdict == "mismatch":
             lines.append("")
             lines.append("outputs differ; run with --per-node to find the first node that diverges")
         if self.oracle:
+            from graphkit.verification.oracle import summary
+
             lines.append("")
-            errs = ", ".join(f"{rt}={_num(e)}" for rt, e in self.oracle["errors"].items())
-            lines.append(f"outputs vs float64 oracle (ref64): sides with {', '.join(self.oracle['sides_with'])} "
-                         f"(max abs error: {errs})")
+            lines.extend(summary(self.oracle))
+        if self.self_check:
+            lines.append("")
+            for d in self.self_check:
+                lines.append(f"REFRUNTIME DEFECT: fused step {d.get('fused_step')} differs from its unfused nodes "
+                             f"at {d.get('output')} (max_abs={_num(d.get('max_abs'))}) {d.get('error', '')}".rstrip())
+        if self.ort_bisect:
+            b = self.ort_bisect
+            lines.append("")
+            lines.append(f"onnxruntime optimizer: {b.get('optimizer') or 'none found'}"
+                         + (f" (level {b['level']})" if b.get("level") else "")
+                         + (f", rewrote {', '.join(b['nodes'][:8])}" if b.get("nodes") else "")
+                         + (f": {b['note']}" if b.get("note") else ""))
         if self.reduced:
             r = self.reduced
             lines.append("")

@@ -79,3 +79,85 @@ def test_export_cli(tmp_path, capsys):
     dim = onnx.load(out).graph.input[0].type.tensor_type.shape.dim[0]
     assert dim.dim_param  # dynamic batch
     assert main(["export", f"{src}:Nope", "--input-shape", "1,1,8,8", "-o", str(out)]) == 2
+
+
+def _save(tmp_path, model, name="m.onnx") -> str:
+    path = tmp_path / name
+    onnx.save(model, path)
+    return str(path)
+
+
+def _one_line_exit_2(capsys, argv) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "verdict" not in captured.out
+    return err
+
+
+def test_bad_input_exits_2_with_one_line_not_a_verdict(bn_model, tmp_path, capsys):
+    from onnx import TensorProto, helper
+
+    err = _one_line_exit_2(capsys, ["verify", bn_model, "--runtimes", "ort"])
+    assert "needs two" in err
+    np.savez(tmp_path / "f64.npz", x=np.zeros((1, 3, 8, 8), np.float64))
+    err = _one_line_exit_2(capsys, ["verify", bn_model, "--inputs", str(tmp_path / "f64.npz")])
+    assert "'x'" in err and "float64" in err
+    np.savez(tmp_path / "shape.npz", x=np.zeros((1, 3, 9, 8), np.float32))
+    _one_line_exit_2(capsys, ["verify", bn_model, "--inputs", str(tmp_path / "shape.npz")])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    cycle = helper.make_model(helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["a"], name="first"), helper.make_node("Relu", ["a"], ["b"], name="second"),
+         helper.make_node("Identity", ["a"], ["y"], name="out")], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    err = _one_line_exit_2(capsys, ["verify", _save(tmp_path, cycle, "cycle.onnx")])
+    assert "cycle" in err
+    unknown = helper.make_model(helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], name="f",
+                                                                    domain="example.com")], "g", [x], [y]),
+                                opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.com", 1)])
+    err = _one_line_exit_2(capsys, ["verify", _save(tmp_path, unknown, "unknown.onnx")])
+    assert "no runtime can run the model" in err and "Frobnicate" in err
+
+
+def test_a_model_the_spec_rejects_is_refused_unless_no_strict(tmp_path, capsys):
+    """Relu's output declared int64 in value_info: onnx's type inference rejects it, and so does ORT."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+                               helper.make_node("Neg", ["r"], ["y"], name="neg")], "g", [x], [y],
+                              value_info=[helper.make_tensor_value_info("r", TensorProto.INT64, [2])])
+    path = _save(tmp_path, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    err = _one_line_exit_2(capsys, ["verify", path, "--runtimes", "ref,ort"])
+    assert "relu" in err
+    assert main(["verify", path, "--runtimes", "ref,onnx-reference", "--no-strict"]) == 0
+
+
+def test_per_output_tolerance_and_error_statistic(tmp_path, capsys):
+    """Two models whose output differs by 1e-3 in one element of 64: --tol and the error
+    statistic decide, and integers stay exact."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def model(bump: float):
+        b = np.zeros(64, np.float32)
+        b[0] = bump
+        g = helper.make_graph([helper.make_node("Add", ["x", "b"], ["y"], name="add")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64])],
+                              [numpy_helper.from_array(b, "b")])
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+    a, b = _save(tmp_path, model(0.0), "a.onnx"), _save(tmp_path, model(1e-3), "b.onnx")
+    base = ["verify", b, "--against-model", a, "--runtimes", "ref"]
+    assert main(base) == 1
+    assert main([*base, "--tol", "y=2e-3,0"]) == 0
+    assert main([*base, "--check-error-stat", "median"]) == 0
+    assert main([*base, "--check-error-stat", "0.999"]) == 1
+    capsys.readouterr()
+    err = _one_line_exit_2(capsys, [*base, "--check-error-stat", "p99"])
+    assert "quantile" in err
+    err = _one_line_exit_2(capsys, [*base, "--tol", "y=1e-3"])
+    assert "NAME=ATOL,RTOL" in err

@@ -45,6 +45,21 @@ class Runtime:
     def stream(self, feeds, names: set[str], callback: Callable[[str, object], None]) -> dict:
         raise NotImplementedError
 
+    def surviving_values(self) -> set[str] | None:
+        """Node outputs that still exist when this runtime runs the model (None: all of them).
+        Values its optimizer fused away cannot be compared and are not asked for."""
+        return None
+
+    def compare_every_value(self) -> None:
+        """Report every value, even where that changes how the runtime optimizes the model (ORT
+        compared with itself, `--against-model`: its fusions are not the question there)."""
+
+    def for_model(self, model: onnx.ModelProto) -> Runtime:
+        """A runtime of the same kind on another model (a node replayed alone, a reduced graph)."""
+        from graphkit.verification.runtimes import make_runtime
+
+        return make_runtime(self.name, model)
+
     def _feeds(self, feeds: Mapping[str, np.ndarray]) -> dict:
         return {k: v for k, v in feeds.items() if k in self.input_names}
 

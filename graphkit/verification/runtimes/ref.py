@@ -1,4 +1,5 @@
-"""refruntime's Session as a verification runtime: `ref`, and `ref64` (the float64 oracle)."""
+"""refruntime's Session as a verification runtime: `ref`, and its oracles `ref64` (float64
+throughout) and `ref-spec` (each op in float64, rounded to its declared type)."""
 from __future__ import annotations
 
 import onnx
@@ -6,20 +7,26 @@ import onnx
 from graphkit.errors import GraphkitError
 from graphkit.verification.runtimes.base import Runtime, RuntimeFailure, _first_line
 
+PRECISIONS = {"ref": "native", "ref64": "float64", "ref-spec": "spec"}
+
 
 class RefRuntime(Runtime):
-    """refruntime's Session; precision="float64" is the oracle."""
+    """refruntime's Session at one precision (see PRECISIONS)."""
 
     streams = True
 
-    def __init__(self, name: str, model: onnx.ModelProto, precision: str = "native"):
+    def __init__(self, name: str, model: onnx.ModelProto, precision: str = "native", strict: bool = True):
         super().__init__(name, model)
         from refruntime import Session
 
+        self.precision, self.strict = precision, strict
         try:
-            self.session = Session(model, precision=precision)
+            self.session = Session(model, precision=precision, strict=strict)
         except Exception as exc:
             raise RuntimeFailure(name, f"{type(exc).__name__}: {_first_line(exc)}") from exc
+
+    def for_model(self, model):
+        return RefRuntime(self.name, model, self.precision, self.strict)
 
     def _run(self, feeds, names):
         if names is None:
