@@ -288,8 +288,13 @@ def build_plan(graph: GraphProto, context: PlanContext, outer_names: frozenset[s
     from refruntime.limits import make_guard
 
     steps = []
+    constants = {k: v for k, v in initializers.items() if k not in input_names}  # a feed may replace the others
     for index, node in enumerate(ordered):
         kernel, is_fallback = make_kernel(node, context)
+        if not is_fallback:
+            known = {i: constants[n] for i, n in enumerate(node.input) if n in constants}
+            if known:
+                kernel.check_constants(known)
         step = Step(index, node, kernel, tuple(node.input), tuple(node.output), is_fallback=is_fallback)
         step.guard = make_guard(node, context.options, step.label)
         steps.append(step)

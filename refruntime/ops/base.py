@@ -84,6 +84,21 @@ class OpRun:
     def prepare(self) -> None:
         """Hook for work done once per node at plan time (parse attributes, pick a code path)."""
 
+    def check_constants(self, constants: dict[int, np.ndarray]) -> None:
+        """Hook called at plan time with the node's inputs that are initializers ({input index:
+        array}): refuse (self.refuse) parameters the spec forbids, e.g. a zero quantization scale,
+        before any run."""
+
+    def refuse(self, message: str, input_index: int | None = None):
+        """Raise a ModelError naming this node, op and (optionally) input."""
+        from refruntime.errors import ModelError
+
+        name = self.node.name or (self.node.output[0] if self.node.output else "?")
+        where = f"node {name!r} ({self.node.op_type})"
+        if input_index is not None and input_index < len(self.node.input):
+            where += f", input {input_index} {self.node.input[input_index]!r}"
+        raise ModelError(f"{where}: {message}")
+
     def run(self, *inputs: np.ndarray | None, scope=None) -> tuple:
         if self.needs_scope:
             return self._run(*inputs, scope=scope, **self.attributes)
