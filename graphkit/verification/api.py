@@ -194,6 +194,10 @@ def _verify_against(model, label, nodes, against, against_label, runtime, feeds,
         diagnose(report, model, nodes, reference, [candidate], feeds, tols, show,
                  skip=constant_values(model.graph) | unused_values(model.graph), reduce=reduce, known=known,
                  against=against, against_nodes=against_nodes)
+        from graphkit.verification.quant_report import quantization_report
+
+        show("quantization error per layer")
+        report.quantization = quantization_report(model, against, candidate, reference, feeds)
     candidate.close()
     reference.close()
     return report

@@ -101,7 +101,8 @@ def explain(origins: list[NodeReplay], amplifiers: list[NodeReplay], outputs_dif
         local = first.worst_local()
         where = (f"node {first.info.label!r} ({first.info.op}) on {first.runtime}"
                  + (f": run alone from the baseline's inputs it is off by {local.max_abs:.3g}" if local else
-                    ": its inputs agree and its output does not"))
+                    f": not replayed ({first.note or 'no replay'}), but its output is out of tolerance while "
+                    "no input it shares with the baseline is"))
         text = f"{len(origins)} node(s) compute differently on their own; the first is {where}."
         if first.exact:
             text += f" float64 from the same inputs sides with {', '.join(first.exact_within) or 'neither'}."

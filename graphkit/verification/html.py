@@ -54,6 +54,14 @@ def render(report) -> str:
         import json
 
         parts.append(f"<pre>{e(json.dumps(detail, indent=2, default=str))}</pre>")
+    if report.quantization and report.quantization.get("layers"):
+        q = report.quantization
+        rows = "".join(f"<tr><td>{e(r['value'])}</td><td>{e(r['kind'])}</td><td>{_n(r.get('max_error_steps', '-'))}</td>"
+                       f"<td>{_n(r.get('mean_error_steps', '-'))}</td><td>{_n(r.get('sqnr_db', '-'))}</td></tr>"
+                       for r in q["layers"])
+        parts.append("<h2>Quantization error per layer</h2><table><tr><th>tensor</th><th>kind</th>"
+                     f"<th>max steps</th><th>mean steps</th><th>SQNR dB</th></tr>{rows}</table>"
+                     f"<p>costs most at: {e(', '.join(q.get('worst', [])))}</p>")
     if report.reduced:
         r = report.reduced
         parts.append(f"<h2>Reduced</h2><p>{len(r['nodes'])} node(s) {e(str(r['nodes']))}: "

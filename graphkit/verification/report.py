@@ -2,7 +2,7 @@
 
 `report.to_json()` has the stable top-level keys documented in docs/verify.md: `runtimes`,
 `outputs`, `per_node`, `origins`, `amplifiers`, `explanation`, `first_divergence`, `oracle`,
-`self_check`, `ort_bisect`, `verdict` (plus `model`, `baseline`, `tolerance`, `inputs`, `reduced`,
+`self_check`, `ort_bisect`, `quantization`, `verdict` (plus `model`, `baseline`, `tolerance`, `inputs`, `reduced`,
 `errors`, `notes`). `report.table()` is the terminal view; `report.to_html()` a page.
 
 The verdict is about the graph outputs only (and runtimes that failed): the same with and without
@@ -47,6 +47,7 @@ class Report:
     oracle: dict | None = None
     self_check: list[dict] | None = None
     ort_bisect: dict | None = None
+    quantization: dict | None = None
     reduced: dict | None = None
     errors: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -86,6 +87,7 @@ class Report:
             "oracle": self.oracle,
             "self_check": self.self_check,
             "ort_bisect": self.ort_bisect,
+            "quantization": self.quantization,
             "reduced": self.reduced,
             "errors": dict(self.errors),
             "notes": list(self.notes),
@@ -172,6 +174,11 @@ class Report:
                          + (f" (level {b['level']})" if b.get("level") else "")
                          + (f", rewrote {', '.join(b['nodes'][:8])}" if b.get("nodes") else "")
                          + (f": {b['note']}" if b.get("note") else ""))
+        if self.quantization:
+            from graphkit.verification.quant_report import table
+
+            lines.append("")
+            lines.extend(table(self.quantization))
         if self.reduced:
             r = self.reduced
             lines.append("")
