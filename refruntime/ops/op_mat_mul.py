@@ -1,5 +1,11 @@
 """MatMul: numpy.matmul semantics (batched, broadcasting; a 1-D operand gets a unit axis that is
-removed from the result). Narrow floats compute in float32 (BLAS) and are cast back."""
+removed from the result). Narrow floats compute in float32 (BLAS) and are rounded back once, per op.
+
+Speed: a batched A (..., M, K) times a 2-D B (K, N) -- every projection of a transformer -- is one
+GEMM of (prod(...) * M, K) x (K, N), not numpy's loop of small GEMMs, and goes through
+kernels/blas.matmul, which keeps small products on one BLAS thread (waking OpenBLAS's second
+thread costs more than a small product, and far more on a loaded machine).
+"""
 import numpy as np
 
 from refruntime.kernels.floats import as_compute, compute_dtype
@@ -16,11 +22,27 @@ class MatMul(OpRun):
             self.fail(f"A of shape {a.shape} and B of shape {b.shape}: inner dimensions {k_a} and {k_b} "
                       "differ")
         try:
-            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             self.fail(f"batch dimensions of A {a.shape[:-2]} and B {b.shape[:-2]} do not broadcast")
         if a.dtype.kind in "iub":
             return (np.asarray(np.matmul(a, b)),)
-        dtype = compute_dtype(a.dtype)
-        y = np.asarray(np.matmul(as_compute(a, dtype), as_compute(b, dtype)))
-        return (y if y.dtype == a.dtype else y.astype(a.dtype),)
+        out_dtype = a.dtype
+        dtype = compute_dtype(out_dtype)
+        y = _float_matmul(as_compute(a, dtype), as_compute(b, dtype), batch)
+        return (y if y.dtype == out_dtype else y.astype(out_dtype),)
+
+
+def _float_matmul(a: np.ndarray, b: np.ndarray, batch: tuple) -> np.ndarray:
+    from refruntime.kernels.blas import matmul
+
+    if a.ndim < 2 or b.ndim < 2:
+        return np.asarray(np.matmul(a, b))
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    if b.ndim == 2:  # (..., M, K) @ (K, N): one GEMM over all rows
+        rows = a.reshape(-1, k)
+        return matmul(rows, b, flops=2 * rows.shape[0] * k * n).reshape(*a.shape[:-1], n)
+    count = 1
+    for d in batch:
+        count *= d
+    return np.asarray(matmul(a, b, flops=2 * count * m * k * n))
