@@ -21,6 +21,9 @@ def add_common(parser, *, size_limit: bool = False) -> None:
     if size_limit:
         parser.add_argument("--size-limit", type=float, default=1e8, metavar="BYTES",
                             help="do not materialize folded tensors larger than this (default 1e8)")
+        parser.add_argument("--fold-dequantize", action="store_true",
+                            help="also fold QuantizeLinear/DequantizeLinear of constants: quantized weights "
+                                 "become float (by default a quantized model stays quantized)")
 
 
 def output_path(args) -> str | None:

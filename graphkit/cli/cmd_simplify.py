@@ -13,4 +13,5 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from graphkit.passes.api import simplify
 
-    return run_transform(args, lambda m, **kw: simplify(m, size_limit=args.size_limit, **kw))
+    return run_transform(args, lambda m, **kw: simplify(m, size_limit=args.size_limit,
+                                                        fold_dequantize=args.fold_dequantize, **kw))

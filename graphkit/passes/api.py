@@ -39,9 +39,12 @@ def run_pass(pass_: Pass, model, *, verify: bool = False, atol: float | None = N
     return report
 
 
-def fold_constants(model, *, size_limit: float = DEFAULT_SIZE_LIMIT, verify: bool = False, **kw) -> Report:
-    """Evaluate constant subexpressions (see graphkit.passes.fold_constants)."""
-    return run_pass(FoldConstants(size_limit=int(size_limit)), model, verify=verify, **kw)
+def fold_constants(model, *, size_limit: float = DEFAULT_SIZE_LIMIT, fold_dequantize: bool = False,
+                   verify: bool = False, **kw) -> Report:
+    """Evaluate constant subexpressions (see graphkit.passes.fold_constants). Quantization nodes
+    (QuantizeLinear/DequantizeLinear of weights) are kept unless `fold_dequantize=True`."""
+    return run_pass(FoldConstants(size_limit=int(size_limit), fold_dequantize=fold_dequantize), model,
+                    verify=verify, **kw)
 
 
 def prune(model, *, verify: bool = False, **kw) -> Report:
@@ -59,9 +62,11 @@ def toposort(model, *, verify: bool = False, **kw) -> Report:
     return run_pass(Toposort(), model, verify=verify, **kw)
 
 
-def simplify(model, *, size_limit: float = DEFAULT_SIZE_LIMIT, verify: bool = False, **kw) -> Report:
-    """fold_constants -> prune -> fuse until nothing changes."""
-    return run_pass(Simplify(size_limit=int(size_limit)), model, verify=verify, **kw)
+def simplify(model, *, size_limit: float = DEFAULT_SIZE_LIMIT, fold_dequantize: bool = False,
+             verify: bool = False, **kw) -> Report:
+    """fold_constants -> prune -> fuse until nothing changes (quantization kept: see fold_constants)."""
+    return run_pass(Simplify(size_limit=int(size_limit), fold_dequantize=fold_dequantize), model,
+                    verify=verify, **kw)
 
 
 __all__ = ["fold_constants", "fuse", "prune", "run_pass", "simplify", "toposort"]

@@ -4,6 +4,15 @@
   first, onnx.reference for the long tail).
 * Never folded: random ops, Dropout in training mode, control flow (their bodies are folded
   inside), ops of custom domains without a kernel (noted, not an error).
+* A user's quantization is kept: QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear (default
+  domain or com.microsoft) are not folded, so a weight stays `DequantizeLinear(int8 initializer)`
+  and nothing after it (a Transpose/Reshape of the weight, the op it feeds) becomes a float constant:
+  folding would make the file ~4x larger and take the op out of the runtime's quantized kernels
+  (onnxruntime fuses DQ -> Conv -> Q into QLinearConv only while the DQ is there). onnxsim and
+  onnxslim keep them too. Integer ops *before* a DequantizeLinear (an int8 weight reshaped) still
+  fold. `fold_dequantize=True` folds them like any other node: float weights, and where a runtime
+  had run the op's quantized kernel each quantized tensor after it may move by one quantization step
+  (later layers can amplify that).
 * Shape/Size fold when their input's shape is static — declared, or found by onnx shape
   inference — and the Gather/Concat/Slice/Unsqueeze chains after them fold as plain constants.
 * A result above `size_limit` bytes (default 1e8) is not materialized; it is noted in the report.
@@ -35,6 +44,14 @@ DEFAULT_SIZE_LIMIT = 100_000_000
 RANDOM_OPS = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                         "Multinomial", "Bernoulli"})
 _FOLDABLE_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+QUANTIZATION_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+_QUANTIZATION_DOMAINS = frozenset({"", "ai.onnx", "com.microsoft"})
+
+
+def is_quantization_node(node) -> bool:
+    """QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear of the default domain or com.microsoft:
+    the nodes a quantized model's quantization is made of."""
+    return node.op_type in QUANTIZATION_OPS and node.domain in _QUANTIZATION_DOMAINS
 
 
 def is_training_dropout(node, opset: int) -> bool:
@@ -56,12 +73,14 @@ class FoldConstants(Pass):
     name = "fold_constants"
     requires_acyclic = True
 
-    def __init__(self, size_limit: int = DEFAULT_SIZE_LIMIT, lift_constants: bool = True):
+    def __init__(self, size_limit: int = DEFAULT_SIZE_LIMIT, lift_constants: bool = True,
+                 fold_dequantize: bool = False):
         self.size_limit = int(size_limit)
         self.lift_constants = lift_constants
+        self.fold_dequantize = fold_dequantize
 
     def run(self, model, report: Report) -> None:
-        folder = _Folder(model, report, self.size_limit)
+        folder = _Folder(model, report, self.size_limit, self.fold_dequantize)
         for g in all_graphs(model.graph):
             folder.fold_graph(g, self.lift_constants)
         if folder.added_initializers:
@@ -69,8 +88,9 @@ class FoldConstants(Pass):
 
 
 class _Folder:
-    def __init__(self, model, report: Report, size_limit: int):
+    def __init__(self, model, report: Report, size_limit: int, fold_dequantize: bool = False):
         self.model, self.report, self.size_limit = model, report, size_limit
+        self.fold_dequantize = fold_dequantize
         self._types = None
         self._context = None
         self.skip: set[int] = set()  # id(node) of nodes already refused (noted once)
@@ -95,10 +115,16 @@ class _Folder:
 
     def fold_graph(self, g, lift_constants: bool) -> None:
         where = graph_label(g)
+        kept = []  # quantization nodes of constants left alone (one note per graph)
         while True:  # one pass folds whole chains of a sorted graph; repeat for unsorted ones
             folded = 0
             for node in g:
                 if id(node) in self.skip:
+                    continue
+                if not self.fold_dequantize and is_quantization_node(node):
+                    if all(v is None or v.const_value is not None for v in node.inputs):
+                        kept.append(node.op_type)
+                        self.skip.add(id(node))
                     continue
                 if node.op_type == "Constant" and is_default_domain(node):
                     if lift_constants and self._lift(g, node, where):
@@ -110,7 +136,11 @@ class _Folder:
                     self.report.add("folded", node=label(node), op=node.op_type, graph=where)
                     folded += 1
             if not folded:
-                return
+                break
+        if kept:
+            self.report.note("kept_quantization", graph=where, nodes=len(kept),
+                             ops=", ".join(sorted(set(kept))),
+                             hint="weights stay quantized; fold_dequantize=True (--fold-dequantize) folds them")
 
     # -- deciding and evaluating --------------------------------------------------------
     def _evaluate(self, node, where: str) -> list | None:

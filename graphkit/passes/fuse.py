@@ -7,6 +7,11 @@ Rules (each a rewriter Pattern; arithmetic in float64, cast back to the weight d
   bn_mul       BatchNormalization -> Mul(per-channel)   => BatchNormalization (scale, bias)
   bn_add       BatchNormalization -> Add(per-channel)   => BatchNormalization (bias)
   matmul_add   MatMul(2-D A, constant 2-D B) -> Add(constant C broadcastable to [M, N]) => Gemm
+
+Quantized models are left as they are: every rule needs constant weights, and a quantized weight
+is the output of a DequantizeLinear (fold_constants keeps those unless fold_dequantize=True), not a
+constant; and a Q/DQ pair between two ops (Conv -> Q -> DQ -> BatchNormalization) breaks the
+producer -> consumer edge a rule matches, so nothing fuses across a quantization boundary.
 """
 from __future__ import annotations
 

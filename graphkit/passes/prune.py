@@ -7,6 +7,11 @@
   initializers; the model is lifted to IR 4 if needed), stale value_info entries,
 * duplicate initializers (same dtype, shape and bytes) are merged into the first one, and then
   duplicate nodes (same op, attributes and input values: common subexpressions) likewise.
+
+Quantized models: nothing here changes a value, so a QuantizeLinear/DequantizeLinear pair stays as
+long as something reads it. Two Q (or DQ) nodes reading the very same values (input, scale, zero
+point) do merge, as onnxsim and onnxslim merge them: the result is bitwise the same (onnxruntime
+re-duplicates a DQ shared by two ops itself before fusing them into QLinear kernels).
 """
 from __future__ import annotations
 

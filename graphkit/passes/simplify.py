@@ -7,7 +7,10 @@ from graphkit.passes.fuse import Fuse
 from graphkit.passes.prune import Prune
 
 
-def Simplify(size_limit: int = DEFAULT_SIZE_LIMIT, max_iterations: int = 10) -> FixedPoint:
-    """The simplify pass (a FixedPoint over fold -> prune -> fuse)."""
-    inner = Sequential(FoldConstants(size_limit=size_limit), Prune(), Fuse(), name="simplify_round")
+def Simplify(size_limit: int = DEFAULT_SIZE_LIMIT, max_iterations: int = 10,
+             fold_dequantize: bool = False) -> FixedPoint:
+    """The simplify pass (a FixedPoint over fold -> prune -> fuse). Quantization is kept: see
+    fold_constants (`fold_dequantize`), prune and fuse."""
+    inner = Sequential(FoldConstants(size_limit=size_limit, fold_dequantize=fold_dequantize), Prune(), Fuse(),
+                       name="simplify_round")
     return FixedPoint(inner, max_iterations=max_iterations, name="simplify")
