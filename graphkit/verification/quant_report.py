@@ -8,7 +8,11 @@ for, by the names onnxruntime.quantization gives them:
     QOperator  X_quantized (the integer output of QLinearConv, QLinearAdd, ..., with X_scale and
                X_zero_point initializers)
 For each pair: the dequantized value against the float twin, in quantization steps (|error| /
-scale: the max and the mean) and as SQNR in dB (10 log10(sum f^2 / sum (f - q)^2)). The error of an
+scale: the max and the mean) and as SQNR in dB (10 log10(sum f^2 / sum (f - q)^2)). The quantizer
+folds an activation into the op before it and keeps the op's output name (QLinearConv's output is
+named after the BatchNormalization, but holds Relu(BatchNormalization)); so when the twin feeds a
+Relu/Clip/LeakyRelu in the float model, that activation's output is a candidate too, the closer
+one (by SQNR) is the twin, and the row says `fused`. The error of an
 activation includes everything upstream (quantized inputs and weights), which is what a user wants
 to see per layer. Values are fetched in chunks, one re-run of each model per chunk.
 """
@@ -38,6 +42,7 @@ class QuantPair:
     zero_point: str | None
     axis: int | None      # per-channel axis (DequantizeLinear's attribute), None for per-tensor
     dequantized: bool     # value is already float (a DQ output)
+    candidates: tuple[tuple[str, str], ...] = ()  # (value, activation op) fused after the twin
 
 
 def is_quantized(model: onnx.ModelProto) -> bool:
@@ -45,8 +50,22 @@ def is_quantized(model: onnx.ModelProto) -> bool:
                or n.op_type.startswith("QLinear") for n in model.graph.node)
 
 
+ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish")
+
+
 def quantized_pairs(q: onnx.ModelProto, f: onnx.ModelProto) -> list[QuantPair]:
     """Every quantized tensor of `q` whose float twin exists in `f`, in `q`'s node order."""
+    pairs = _named_pairs(q, f)
+    after = {}
+    for node in f.graph.node:
+        if node.op_type in ACTIVATIONS and node.input and node.output:
+            after.setdefault(node.input[0], []).append((node.output[0], node.op_type))
+    for p in pairs:
+        p.candidates = tuple(after.get(p.twin, ()))
+    return pairs
+
+
+def _named_pairs(q: onnx.ModelProto, f: onnx.ModelProto) -> list[QuantPair]:
     float_values = _value_names(f)
     inits = {t.name for t in q.graph.initializer}
     pairs, seen = [], set()
@@ -109,12 +128,19 @@ def quantization_report(q: onnx.ModelProto, f: onnx.ModelProto, q_runtime: Runti
         part = pairs[start:start + CHUNK]
         try:
             got = _values(q_runtime, feeds, [p.value for p in part], inits)
-            want = _values(f_runtime, feeds, [p.twin for p in part], f_inits)
+            want = _values(f_runtime, feeds, list(dict.fromkeys(
+                n for p in part for n in [p.twin, *(c for c, _ in p.candidates)])), f_inits)
         except RuntimeFailure as exc:
             return {"layers": layers, "worst": _worst(layers), "note": f"stopped: {exc}"}
         for p in part:
-            if p.value in got and p.twin in want:
-                layers.append(_layer(p, got[p.value], want[p.twin], inits))
+            if p.value not in got or p.twin not in want:
+                continue
+            rows = [_layer(p, got[p.value], want[p.twin], inits)]
+            for name, op in p.candidates:
+                if name in want:
+                    rows.append({**_layer(p, got[p.value], want[name], inits), "twin": name,
+                                 "fused": f"{p.twin} -> {op}"})
+            layers.append(max(rows, key=_closeness))
     return {"layers": layers, "worst": _worst(layers)}
 
 
@@ -150,6 +176,13 @@ def _layer(p: QuantPair, value: np.ndarray, twin: np.ndarray, inits: dict) -> di
     return row
 
 
+def _closeness(row: dict) -> float:
+    sqnr = row.get("sqnr_db")
+    if sqnr is None or "note" in row:
+        return -math.inf
+    return math.inf if sqnr == "inf" else float(sqnr)
+
+
 def _worst(layers: list[dict]) -> list[str]:
     """The values where quantization costs most: lowest SQNR (ties: most steps)."""
     def key(row):
@@ -168,8 +201,9 @@ def table(report: dict) -> list[str]:
         if "note" in row:
             lines.append(f"  {row['value'][:44]:<44} {row['kind']:<10} {row['note']}")
             continue
+        fused = f"  (twin {row['twin']}: {row['fused']} fused)" if row.get("fused") else ""
         lines.append(f"  {row['value'][:44]:<44} {row['kind']:<10} {_num(row.get('max_error_steps')):>10} "
-                     f"{_num(row.get('mean_error_steps')):>11} {_num(row.get('sqnr_db')):>8}")
+                     f"{_num(row.get('mean_error_steps')):>11} {_num(row.get('sqnr_db')):>8}{fused}")
     if report.get("worst"):
         lines.append(f"  quantization costs most at: {', '.join(report['worst'])}")
     if report.get("note"):
