@@ -23,6 +23,8 @@ _LAZY = {
     "Value": "graphkit.ir",
     "Tensor": "graphkit.ir",
     "verify": "graphkit.verification",
+    "quantize": "graphkit.quantization",
+    "QuantizationError": "graphkit.quantization",
     # passes (each mutates the model in place and returns its Report)
     "fold_constants": "graphkit.passes.api",
     "prune": "graphkit.passes.api",

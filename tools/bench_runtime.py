@@ -14,7 +14,8 @@ that cost refruntime ~40%), which is not what a loop of inferences sees. Slow ru
 (onnx.reference) make one timed call per round and stop after `--budget` seconds of timed calls
 (a few runs, not `--rounds`). Throughput is
 the model's Conv/Gemm/MatMul FLOPs over the median latency, against numpy's sgemm on this machine
-(the practical roofline of a float32 kernel here).
+(the practical roofline of a float32 kernel here; ORT runs ResCNN-q8's QDQ Convs as 8-bit integer
+kernels, which pass that roofline).
 
 The first refruntime call includes numba's JIT compile; by default numba's on-disk cache is pointed
 at an empty folder so that this cost is measured cold (`--warm-cache` keeps the usual cache).
@@ -23,7 +24,9 @@ To add a model, add a `Model` to MODELS: a builder returning the torch module, t
 without batch, and the batches to run; or `light=` the name of one of the onnx package's light
 zoo models. Their weights are ConstantOfShape nodes: the tool folds them into initializers first
 (`graphkit.fold_constants`), as any deployment would, and makes the batch axis symbolic when a
-model is run at more than one batch size.
+model is run at more than one batch size. Or `onnx=` a writer of the file (ResCNN-q8: a residual
+CNN quantized by `graphkit.quantize`, QDQ u8/s8 per channel). A runtime that cannot load a model
+gets a "failed" row, as one that fails to run it does.
 
 To add a runtime (e.g. graphkit's own), add its name to RUNTIMES and a maker to `runner_makers`.
 """
@@ -51,6 +54,7 @@ class Model:
     batches: tuple[int, ...] = (1, 64)
     light: str = ""  # name of an onnx light zoo model (then `build` is None: onnx runtimes only)
     onnx: Callable[[str], str] | None = None  # or a writer of an ONNX file into a folder -> its path
+    source: str = "synthetic"  # what the `onnx` writer makes (printed in the model's header line)
 
 
 def _simple_cnn():
@@ -97,9 +101,58 @@ def _glue_chain(out_dir: str, blocks: int = 20) -> str:
     return path
 
 
+def _quantized_residual_cnn(out_dir: str) -> str:
+    """A CIFAR-sized residual CNN (stem Conv-BN-Relu 3->32, two residual blocks at 32 channels, a
+    strided block to 64 with a 1x1 projection, one block at 64, GlobalAveragePool, Linear), seeded,
+    exported by TorchScript with BatchNormalization kept, then quantized the way a user would:
+    `graphkit.quantize` (quant_pre_process folds BN into Conv; static QDQ, u8 activations, s8
+    weights per channel, MinMax over 32 random samples). onnxruntime runs QDQ as QLinearConv etc."""
+    import warnings
+
+    import torch
+    from torch import nn
+
+    import graphkit as gk
+
+    def conv_bn(cin, cout, stride=1, k=3):
+        return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout))
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride=1):
+            super().__init__()
+            self.a, self.b = conv_bn(cin, cout, stride), conv_bn(cout, cout)
+            self.skip = conv_bn(cin, cout, stride, k=1) if stride != 1 or cin != cout else nn.Identity()
+
+        def forward(self, x):
+            return torch.relu(self.b(torch.relu(self.a(x))) + self.skip(x))
+
+    torch.manual_seed(0)
+    net = nn.Sequential(conv_bn(3, 32), nn.ReLU(), Block(32, 32), Block(32, 32), Block(32, 64, 2), Block(64, 64),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(64, 10)).eval()
+    with torch.no_grad():  # non-trivial BN statistics, or BN would be an identity
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    float_path = os.path.join(out_dir, "rescnn.float.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(2, 3, 32, 32),), float_path, dynamo=False, opset_version=18,
+                          input_names=["input"], output_names=["output"], do_constant_folding=False,
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    path = os.path.join(out_dir, "rescnn.q8.onnx")
+    gk.quantize(float_path, path, calibration=32, format="qdq", per_channel=True, activation_type="u8",
+                weight_type="s8")
+    return path
+
+
 MODELS = [
     Model("SimpleCNN", _simple_cnn, (1, 28, 28)),
     Model("Glue200", None, (8, 4, 4), (1,), onnx=_glue_chain),
+    Model("ResCNN-q8", None, (3, 32, 32), (1, 64), onnx=_quantized_residual_cnn,
+          source="torch export, graphkit.quantize: QDQ u8/s8 per-channel"),
     Model("VGG19", None, (3, 224, 224), (1,), light="light_vgg19"),
     Model("ResNet50", None, (3, 224, 224), (1,), light="light_resnet50"),
     Model("SqueezeNet", None, (3, 224, 224), (1, 8), light="light_squeezenet"),
@@ -241,17 +294,21 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
         net, source = None, "light zoo, constants folded"
         path = light_model(spec.light, out_dir, symbolic_batch=len(spec.batches) > 1)
     elif spec.onnx is not None:
-        net, source = None, "synthetic"
+        net, source = None, spec.source
         path = spec.onnx(out_dir)
     else:
         net, source = spec.build(), f"{args.exporter} export"
         path = export(net, spec.name, args.exporter, out_dir)
-    runners, plan_s = {}, 0.0
+    runners, plan_s, cannot_load = {}, 0.0, {}
     for name, make in runner_makers(path, net).items():
         if name in args.skip:
             continue
         start = time.perf_counter()
-        runners[name] = make()
+        try:
+            runners[name] = make()
+        except Exception as exc:  # noqa: BLE001 - a runtime that cannot load the model is a row of the table
+            cannot_load[name] = f"cannot load: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}"
+            continue
         if name == "ref":
             plan_s = time.perf_counter() - start
     model = onnx.load(path)
@@ -268,6 +325,9 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
             lines.append(f"  first refruntime call (batch {batch}): {first:.2f} s = median + "
                          f"{max(0.0, first - m.latency['ref']):.2f} s of numba compile/warm-up")
         for name in RUNTIMES:
+            if name in cannot_load:
+                lines.append(f"  {spec.name:<12} {batch:>5} {name:<15} failed: {cannot_load[name]}")
+                continue
             if name not in runners:
                 continue
             if name in m.errors:
