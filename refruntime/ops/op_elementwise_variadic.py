@@ -10,7 +10,9 @@ from refruntime.ops.base import OpRun
 def _fold(fn, inputs) -> np.ndarray:
     first = inputs[0]
     result = functools.reduce(fn, inputs[1:], first)
-    result = np.array(result, copy=len(inputs) == 1)
+    # a copy for one input (the result must not alias it); NumPy 2 refuses copy=False for the
+    # numpy scalars a reduction of 0-d arrays returns, hence asarray for the others
+    result = np.array(result) if len(inputs) == 1 else np.asarray(result)
     return result if result.dtype == first.dtype else result.astype(first.dtype)
 
 

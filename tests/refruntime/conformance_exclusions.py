@@ -24,6 +24,23 @@ EXCLUDED: dict[str, str] = {
     )
 }
 
+_BF16_ATTENTION_EXPECTED = (
+    "expected data is onnx.reference's Attention, which rounds Q*sqrt(scale), the scores, the bias sum and the "
+    "softmax to bfloat16; the native Attention (ops/op_attention.py) computes in float32 and rounds Y once. "
+    "Measured against the float64 formula: ours is within 0.50 ulp (correctly rounded), the expected data "
+    "1.2-1.7 ulps away, beyond the case's rtol 1e-3 (a bfloat16 ulp is 2^-8 relative). The fp16 cases pass"
+)
+EXCLUDED.update({
+    name: _BF16_ATTENTION_EXPECTED
+    for name in (
+        "test_attention_3d_causal_bf16",
+        "test_attention_4d_attn_mask_causal_bf16",
+        "test_attention_4d_causal_bf16",
+        "test_attention_4d_causal_padded_kv_bf16",
+        "test_attention_4d_padded_kv_bf16",
+    )
+})
+
 # case-name prefixes excluded as a family (reason applies to every case starting with it)
 EXCLUDED_PREFIXES: dict[str, str] = {
 }
