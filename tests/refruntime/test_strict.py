@@ -121,8 +121,12 @@ def test_a_contrib_op_node_is_accepted_among_standard_nodes():
              helper.make_node("Relu", ["g"], ["r"], name="relu"), helper.make_node("Add", ["r", "x"], ["y"], name="add")]
     check_strict(model(nodes, [vi("x")], [vi("y")], opsets=(("", 17), MS)))
     check_strict(model(nodes, [vi("x")], [vi("y")], [vi("g")], opsets=(("", 17), MS)))  # g declared too
-    with pytest.raises(UnsupportedOpError, match="Gelu"):  # refruntime has no kernel for it: planning says so
-        Session(model(nodes, [vi("x")], [vi("y")], opsets=(("", 17), MS)), allow_fallback=False)
+    # an op of a domain refruntime does not know: strict lets it through, planning names it
+    unknown = [helper.make_node("Frobnicate", ["x"], ["g"], domain="example.com", name="frob"), *nodes[1:]]
+    proto = model(unknown, [vi("x")], [vi("y")], opsets=(("", 17), ("example.com", 1)))
+    check_strict(proto)
+    with pytest.raises(UnsupportedOpError, match="Frobnicate"):
+        Session(proto, allow_fallback=False)
 
 
 def test_standard_nodes_after_a_contrib_op_are_still_checked():
