@@ -1,0 +1,53 @@
+"""LayerNormalization (opset 17, a function op), from the operator spec:
+
+    Mean = ReduceMean<axes=[axis..r-1]>(X),  D = X - Mean,  Var = ReduceMean(D * D)
+    InvStdDev = 1 / Sqrt(Var + epsilon),     Normalized = D * InvStdDev
+    Y = Normalized * Scale + B               (Scale, B broadcast unidirectionally to X)
+
+Outputs Mean and InvStdDev have shape [d0, ..., d(axis-1), 1, ..., 1] and the type `stash_type`.
+
+Precision: stage one (the standardization) runs in float32 for stash_type=1 (float64 for float64
+X, and for stash_type=11); stage two in the same dtype, and Y is rounded once to X's type. The
+function body rounds Normalized to X's type before scaling (three roundings for float16); we round
+once, as onnxruntime's CPU kernel does. stash_type 10/16 (a float16/bfloat16 stage one) is refused
+at plan time. onnx.reference computes float16 inputs in float16 and returns Mean/InvStdDev in X's
+type instead of stash_type's: not followed.
+"""
+import math
+
+import numpy as np
+
+from refruntime.kernels.floats import as_compute
+from refruntime.kernels.normalization import (
+    check_stash_type,
+    stage_one_dtype,
+    standardize_rows,
+    unidirectional,
+)
+from refruntime.ops._common import normalize_axis
+from refruntime.ops.base import OpRun
+
+
+class LayerNormalization_17(OpRun):
+    def prepare(self):
+        check_stash_type(self)
+        self._stats = len(self.node.output) > 1 and any(self.node.output[1:])
+
+    def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1):
+        ax = normalize_axis(self, axis, x.ndim)
+        unidirectional(self, "Scale", scale, x.shape)
+        unidirectional(self, "B", b, x.shape)
+        dtype = stage_one_dtype(x.dtype, stash_type)
+        rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
+        work = np.ascontiguousarray(as_compute(x, dtype)).reshape(rows, cols)
+        y, mean, inv_std = standardize_rows(work, epsilon)
+        y = y.reshape(x.shape)
+        y *= as_compute(scale, dtype)
+        if b is not None:
+            y += as_compute(b, dtype)
+        y = y if y.dtype == x.dtype else y.astype(x.dtype)
+        if not self._stats:
+            return (y,)
+        stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
+        stat_dtype = np.float64 if stash_type == 11 else np.float32
+        return y, mean.reshape(stat_shape).astype(stat_dtype), inv_std.reshape(stat_shape).astype(stat_dtype)
