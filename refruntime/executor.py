@@ -106,6 +106,8 @@ def _run_program(program, values: dict) -> dict:
     slots = [None] * program.n_slots
     for name, i in program.sources:
         slots[i] = values.get(name)
+    for i, value in program.preset:
+        slots[i] = value
     read = slots.__getitem__
     for step, run, ins, outs, frees, need, guard in program.steps:
         inputs = list(map(read, ins))  # no comprehension frame (Python 3.11)

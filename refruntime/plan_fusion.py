@@ -57,6 +57,7 @@ class Program:
     fused: list[str] = field(default_factory=list)  # one description per fused step, for reports
     fused_outputs: dict[str, str] = field(default_factory=dict)  # fused step's output -> description
     slots: dict[str, int] = field(default_factory=dict)          # value name -> slot
+    preset: list[tuple[int, object]] = field(default_factory=list)  # (slot, value) computed at compile time
 
     def keeping(self, names) -> Program:
         """This program, also returning the values `names` (none freed before the end): the
@@ -75,6 +76,7 @@ def compile_program(plan) -> Program | None:
     if plan.outer_names or any(getattr(s.kernel, "needs_scope", False) for s in plan.steps):
         return None
     units, fused_outputs = _fuse(plan)
+    units, precomputed = _precompute(plan, units)
     slots: dict[str, int] = {"": NONE_SLOT}
 
     def slot(name: str) -> int:
@@ -84,6 +86,7 @@ def compile_program(plan) -> Program | None:
 
     produced = {n for unit in units for n in unit[3] if n}
     sources = [(n, slot(n)) for n in [*plan.input_names, *plan.initializers] if n not in produced]
+    preset = [(slot(n), v) for n, v in precomputed.items()]
     reads_at: dict[int, int] = {}
     compiled = []
     for index, (step, run, inputs, outputs) in enumerate(units):
@@ -104,7 +107,49 @@ def compile_program(plan) -> Program | None:
     steps = [(step, run, ins, outs, tuple(sorted(set(frees.get(k, ())))), need, _remembering(step.guard))
              for k, (step, run, ins, outs, need) in enumerate(compiled)]
     outputs = [(n, slot(n)) for n in plan.output_names]
-    return Program(len(slots) + 1, sources, steps, outputs, list(fused_outputs.values()), fused_outputs, slots)
+    return Program(len(slots) + 1, sources, steps, outputs, list(fused_outputs.values()), fused_outputs, slots,
+                   preset)
+
+
+NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                              "Multinomial", "Bernoulli"})
+PRECOMPUTE_BYTES = 64 << 20      # one precomputed value at most ...
+PRECOMPUTE_TOTAL = 512 << 20     # ... and all of them together
+
+
+def _precompute(plan, units):
+    """Run once, at compile time, the steps whose inputs are all constants (initializers that are
+    not graph inputs, or outputs of such steps): a weight's DequantizeLinear, a Transpose or
+    Reshape of a weight, the shape arithmetic of constants. Their outputs become preset slots.
+    A step is left to run time when it is nondeterministic, produces a graph output (callers own
+    what a run returns), fails (its error is reported at run time, with its node) or would hold
+    more than the byte limits above (a float copy of a large quantized weight)."""
+    from refruntime.ops._common import quiet_run
+
+    known = {n: v for n, v in plan.initializers.items() if n not in set(plan.input_names)}
+    outputs = set(plan.output_names)
+    precomputed, kept, total = {}, [], 0
+    for unit in units:
+        step, run, inputs, names = unit
+        if (step.node.op_type in NONDETERMINISTIC or any(n in outputs for n in names)
+                or not all(n == "" or n in known for n in inputs)):
+            kept.append(unit)
+            continue
+        try:
+            with quiet_run():
+                values = run(*[known[n] if n else None for n in inputs])
+        except Exception:  # noqa: BLE001 - the run-time path reports it, naming the node
+            kept.append(unit)
+            continue
+        nbytes = sum(getattr(v, "nbytes", 0) for v in values)
+        if nbytes > PRECOMPUTE_BYTES or total + nbytes > PRECOMPUTE_TOTAL or len(values) < len(names):
+            kept.append(unit)
+            continue
+        total += nbytes
+        for n, v in zip(names, values):
+            if n:
+                known[n] = precomputed[n] = v
+    return kept, precomputed
 
 
 def _remembering(guard):

@@ -199,14 +199,35 @@ class QLinearBinary(QuantizedOp):
             self.fail(f"A is {a.dtype} but B is {b.dtype}: both operands have the type T")
         self.check_params((a, a_scale, a_zero_point, b, b_scale, b_zero_point, c_scale, c_zero_point))
         broadcast_shape(self, a.shape, b.shape)
-        sa, za, sb, zb, sc = (value(p) for p in (a_scale, a_zero_point, b_scale, b_zero_point, c_scale))
+        params = tuple(value(p) for p in (a_scale, a_zero_point, b_scale, b_zero_point, c_scale, c_zero_point))
+        if a.dtype.itemsize == 1:  # 8-bit operands: every (a, b) pair computed once, then looked up
+            table = self._table(a.dtype, params)
+            low = int(np.iinfo(a.dtype).min)
+            return (table[a.astype(np.intp) - low, b.astype(np.intp) - low],)
+        return (self._compute(a, b, params),)
+
+    def _compute(self, a, b, params) -> np.ndarray:
+        sa, za, sb, zb, sc, zc = params
         estimate = self.estimate(as_int64(a, za), as_int64(b, zb), sa, sb, sc)
         exact_scales = (Fraction(sa), Fraction(sb), Fraction(sc))
 
         def exact(x, y):
             return self.exact(x - za, y - zb, *exact_scales)
 
-        return (requantized(round_half_even(estimate, exact, a, b), c_zero_point, a.dtype),)
+        return requantized(round_half_even(estimate, exact, a, b), zc, a.dtype)
+
+    def _table(self, dtype, params) -> np.ndarray:
+        """The 256 x 256 results for these parameters (cached on the kernel: parameters are
+        initializers in practice, so a run is one lookup instead of the exact rounding per element)."""
+        tables = self.__dict__.setdefault("_tables", {})
+        key = (np.dtype(dtype).name, *params)
+        if key not in tables:
+            if len(tables) >= 16:
+                tables.clear()
+            info = np.iinfo(dtype)
+            values = np.arange(info.min, info.max + 1).astype(dtype)
+            tables[key] = self._compute(values[:, None], values[None, :], params)
+        return tables[key]
 
     def estimate(self, da, db, sa, sb, sc):  # pragma: no cover - abstract
         raise NotImplementedError
