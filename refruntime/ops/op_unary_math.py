@@ -66,7 +66,13 @@ class Sign_9(_Unary):
 
 
 def _erf(x):
-    from scipy.special import erf
+    """float64: scipy's erf; float32 and narrower: refruntime/kernels/erf.py (the float64 erf
+    rounded once, ~1.6x faster than scipy's float32 loop)."""
+    if x.dtype == np.float64 or x.size < 64:
+        from scipy.special import erf
+
+        return erf(x)
+    from refruntime.kernels.erf import erf
 
     return erf(x)
 

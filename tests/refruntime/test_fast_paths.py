@@ -400,3 +400,23 @@ def test_fed_weights_are_repacked_every_run():
     w *= 2  # in place: same object, new values
     second = session.run({"X": x, "W": w})["Y"]
     np.testing.assert_allclose(second, 2 * first, rtol=1e-5, atol=1e-5)
+
+
+def test_float32_erf_is_the_float64_erf_rounded_once():
+    """kernels/erf.py's piecewise polynomials against math.erf (libm's float64 erf) on two million
+    float32 values and the special ones: the float32 results must be identical."""
+    import math
+
+    from refruntime.kernels.erf import erf
+
+    x = np.concatenate([np.linspace(-6, 6, 2_000_001, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, -1e-38, 1e-45, 3.9999998, 4.0, np.inf, -np.inf, np.nan])])
+    got = erf(x)
+    want = np.array([math.erf(float(v)) for v in x], np.float64).astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)  # NaN at the same place counts as equal
+    assert np.signbit(erf(np.float32([-0.0]))[0])
+    half = erf(np.linspace(-3, 3, 1001).astype(np.float16))
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half, np.array([math.erf(float(v)) for v in np.linspace(-3, 3, 1001)
+                                                  .astype(np.float16)]).astype(np.float16))
