@@ -80,3 +80,40 @@ def test_a_model_that_matches_ort_passes_with_and_without_per_node(build, tmp_pa
     ref = make_runtime("ref", model).run(feeds)
     for name, expected in zip([vi.name for vi in model.graph.output], truth):
         np.testing.assert_allclose(ref[name], expected.numpy(), atol=1e-5, rtol=1e-4)
+
+
+def _float16_bert(tmp_path, keep_io_types: bool):
+    float16 = pytest.importorskip("onnxconverter_common.float16")
+    _, path, inputs = _bert(tmp_path)
+    half = float16.convert_float_to_float16(onnx.load(path), keep_io_types=keep_io_types)
+    half_path = str(tmp_path / "bert16.onnx")
+    onnx.save(half, half_path)
+    return half_path, {k: v.numpy() for k, v in inputs.items()}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_float16_bert_follows_the_spec_and_passes_against_ort(tmp_path):
+    """onnxconverter-common's float16 BERT: refruntime rounds every op to float16 as ONNX defines;
+    the spec oracle (each op in float64, rounded to float16) sides with it; the verdict against
+    ORT (which keeps float32 between float16 ops) uses float16's tolerances, per-node or not."""
+    from refruntime import Session
+
+    half_path, feeds = _float16_bert(tmp_path, keep_io_types=False)
+    assert Session(half_path).fallback_nodes() == []
+    plain = gk.verify(half_path, runtimes=("ref", "ort"), inputs=feeds, oracle=True)
+    deep = gk.verify(half_path, runtimes=("ref", "ort"), inputs=feeds, per_node=True)
+    assert plain.verdict == deep.verdict == "pass", deep.table()
+    assert "ref" in plain.oracle["spec"]["sides_with"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_an_ill_typed_float16_conversion_is_refused_with_the_node_named(tmp_path):
+    """keep_io_types=True leaves the pooler's Gather declared float16 while it produces float32
+    (onnxruntime refuses it too: 'Type (tensor(float16)) of output arg ... does not match')."""
+    from refruntime import Session
+    from refruntime.errors import ModelError
+
+    half_path, feeds = _float16_bert(tmp_path, keep_io_types=True)
+    with pytest.raises(ModelError, match=r"node '/bert/pooler/Gather' \(Gather\).*FLOAT16 but Gather produces FLOAT"):
+        Session(half_path)
+    assert Session(half_path, strict=False).run(feeds)
