@@ -159,9 +159,10 @@ def _remembering(guard):
     if guard is None:
         return None
     passed: set = set()
+    array = np.ndarray
 
     def remembered(inputs):
-        key = tuple((x.shape, x.dtype.itemsize) if isinstance(x, np.ndarray) else None for x in inputs)
+        key = tuple([(x.shape, x.dtype.itemsize) if type(x) is array else None for x in inputs])
         if key not in passed:
             guard(inputs)  # raises LimitError above the limit: the key is then not remembered
             if len(passed) < 64:

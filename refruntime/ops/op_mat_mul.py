@@ -13,7 +13,24 @@ from refruntime.ops.base import OpRun
 
 
 class MatMul(OpRun):
+    _checked: tuple = ()  # the last (a.shape, b.shape) that passed the checks
+
     def _run(self, a, b):
+        shapes = (a.shape, b.shape)
+        if shapes == self._checked:
+            batch = self._batch
+        else:
+            batch = self._check(a, b)
+            self._checked, self._batch = shapes, batch
+        if a.dtype.kind in "iub":
+            return (np.asarray(np.matmul(a, b)),)
+        out_dtype = a.dtype
+        dtype = compute_dtype(out_dtype)
+        y = _float_matmul(as_compute(a, dtype), as_compute(b, dtype), batch)
+        return (y if y.dtype == out_dtype else y.astype(out_dtype),)
+
+    def _check(self, a, b) -> tuple:
+        """The broadcast batch shape, or a KernelError naming the shapes."""
         if a.ndim == 0 or b.ndim == 0:
             self.fail(f"MatMul operands must have rank >= 1, got shapes {a.shape} and {b.shape}")
         k_a = a.shape[-1]
@@ -22,15 +39,9 @@ class MatMul(OpRun):
             self.fail(f"A of shape {a.shape} and B of shape {b.shape}: inner dimensions {k_a} and {k_b} "
                       "differ")
         try:
-            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            return np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             self.fail(f"batch dimensions of A {a.shape[:-2]} and B {b.shape[:-2]} do not broadcast")
-        if a.dtype.kind in "iub":
-            return (np.asarray(np.matmul(a, b)),)
-        out_dtype = a.dtype
-        dtype = compute_dtype(out_dtype)
-        y = _float_matmul(as_compute(a, dtype), as_compute(b, dtype), batch)
-        return (y if y.dtype == out_dtype else y.astype(out_dtype),)
 
 
 def _float_matmul(a: np.ndarray, b: np.ndarray, batch: tuple) -> np.ndarray:

@@ -420,3 +420,17 @@ def test_float32_erf_is_the_float64_erf_rounded_once():
     assert half.dtype == np.float16
     np.testing.assert_array_equal(half, np.array([math.erf(float(v)) for v in np.linspace(-3, 3, 1001)
                                                   .astype(np.float16)]).astype(np.float16))
+
+
+def test_pow_by_2_and_3_equals_the_float64_power_rounded_once():
+    from refruntime.ops.op_elementwise_binary import _small_power
+
+    x = np.concatenate([np.random.default_rng(0).standard_normal(200_000).astype(np.float32) * 30,
+                        np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, 3.4e38, -1e-45])])
+    for e in (2.0, 3.0):
+        with np.errstate(all="ignore"):
+            want = (x.astype(np.float64) ** e).astype(np.float32)
+        got = _small_power(x, e)
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert _small_power(x, 0.5) is None  # pow(-0, 0.5) = +0 and pow(-inf, 0.5) = +inf, unlike sqrt
