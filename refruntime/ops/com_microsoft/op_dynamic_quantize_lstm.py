@@ -1,36 +1,61 @@
-"""com.microsoft DynamicQuantizeLSTM (ContribOperators.md, "com.microsoft.DynamicQuantizeLSTM", opset
-1): an ONNX LSTM (onnx Operators.md, LSTM-14 without `layout`) whose weights arrive quantized:
+"""com.microsoft DynamicQuantizeLSTM (opset 1), as onnxruntime defines it.
+
+The doc (ContribOperators.md) describes an ONNX LSTM whose weights arrive quantized:
 
     W (num_directions, input_size, 4 * hidden_size), R (num_directions, hidden_size, 4 * hidden_size):
-        uint8 or int8, gates in the order i, o, f, c along the last axis (note: transposed with
-        respect to the ONNX LSTM's (num_directions, 4 * hidden_size, input_size));
+        uint8 or int8, gates i, o, f, c along the last axis (transposed with respect to the ONNX
+        LSTM's (num_directions, 4 * hidden_size, input_size));
     W_scale, W_zero_point, R_scale, R_zero_point: (num_directions,) per tensor or
-        (num_directions, 4 * hidden_size) per output channel; W = (W_q - W_zero_point) * W_scale.
+        (num_directions, 4 * hidden_size) per output channel; W = (W_q - W_zero_point) * W_scale;
 
-Everything else is the ONNX LSTM: B (num_directions, 8 * hidden_size: Wb then Rb), sequence_lens,
-initial_h, initial_c, P (peepholes i, o, f), outputs Y (seq_length, num_directions, batch, hidden),
-Y_h, Y_c; attributes activations (f, g, h per direction; default Sigmoid, Tanh, Tanh),
-activation_alpha/beta, clip, direction, hidden_size, input_forget. With X_t the input at step t:
+and everything else is the ONNX LSTM (B, sequence_lens, initial_h, initial_c, P; Y, Y_h, Y_c;
+activations, activation_alpha/beta, clip, direction, hidden_size, input_forget: see op_lstm.py and
+kernels/recurrent.py, whose recurrence this kernel runs). The doc is silent on the activations.
+Dynamic quantization, per onnxruntime's quantization docs, quantizes them at run time, and
+onnxruntime's kernel does so inside each of its GEMMs. This kernel implements that definition,
+read from onnxruntime's sources (contrib_ops/cpu/quantization/dynamic_quantize_lstm.cc ->
+core/providers/cpu/rnn/lstm_base.cc, uni_directional_lstm.cc, rnn_helpers.cc's ComputeGemm for
+quantized weights, core/util/qmath.h's GetQuantizationParameter, mlas/lib/quantize.cpp):
 
-    i = f(X_t Wi + H_{t-1} Ri + Pi * C_{t-1} + Wbi + Rbi)
-    f = f(X_t Wf + H_{t-1} Rf + Pf * C_{t-1} + Wbf + Rbf)      (input_forget: f = 1 - i)
-    c = g(X_t Wc + H_{t-1} Rc + Wbc + Rbc)
-    C_t = f * C_{t-1} + i * c
-    o = f(X_t Wo + H_{t-1} Ro + Po * C_t + Wbo + Rbo)
-    H_t = o * h(C_t)
+1. Each direction makes one GEMM of the inputs, over the first L = max(sequence_lens) time steps
+   (seq_length without sequence_lens) of all batch entries: A = X[:L] as one (L * batch, input)
+   matrix (the reverse direction's time-reversed copy holds the same elements). Then, every step t,
+   one GEMM of the state: A = H_{t-1} as (batch, hidden), initial_h at t = 0; an entry whose
+   sequence ended before step t - 1 contributes zeros when the node outputs Y (onnxruntime reads
+   the state back from Y, where it wrote 0) and its last state otherwise.
+2. A (float32) is quantized to uint8 per GEMM, per tensor:
+       lo = min(min(A), 0), hi = max(max(A), 0)                        (float32)
+       scale = 1 if hi == lo else fl32(fl32(hi - lo) / 255)
+       zp = round_half_even(clamp(fl32(0 - fl32(lo / scale)), 0, 255))
+       q = clamp(round_half_even(fl32(a / scale)), -zp, 255 - zp) + zp
+   Every fl32(...) is one IEEE float32 operation, so the integers are machine-independent: this
+   kernel forms them with numpy's float32 arithmetic, rounding half to even as onnxruntime does
+   (MLAS converts with round-to-nearest-even). H is the kernel's float64 state rounded to float32,
+   the type onnxruntime holds it in.
+3. The product is exact: acc = sum_k (q - zp)(Wq - W_zp), accumulated here in integers (as float64
+   BLAS on integer values whose partial sums stay far below 2**53, hence exact on any machine),
+   then acc * (scale * W_scale[column]) in float64 (the product of two float32 values is exact).
+4. The gates sum both products and the biases (Wb + Rb), and the LSTM's element-wise part runs in
+   float64; the outputs are rounded once to float32.
 
-clip bounds every activation's input to [-clip, clip]. A batch entry with sequence_lens L runs L
-steps (the reverse direction from its step L - 1 back to 0); Y is 0 past L, Y_h and Y_c hold its
-last step. The reference dequantizes W and R exactly (float64) and runs the recurrence in float64,
-rounding the outputs once to X's type (float32).
-
-Where runtimes disagree: onnxruntime also quantizes the activations: each of its GEMMs quantizes its
-left operand (X for all steps at once, H_{t-1} at every step) to uint8 with dynamic per-GEMM
-parameters, and accumulates in int32. Its outputs therefore carry that quantization error (of the
-order of range(X) / 255 and range(H) / 255 times |W|), which the reference, following the doc's
-LSTM, does not: tests/refruntime/test_contrib_quantized.py measures the difference. onnxruntime
-also requires per-channel zero points to be all 0 (int8) or all equal (uint8); the reference takes
-any, and refuses sequence_lens outside [1, seq_length] as onnxruntime does.
+Remaining departures from onnxruntime, all below its float32 rounding except the last two:
+- onnxruntime rounds scale * W_scale, float(acc) and every gate sum to float32, and uses MLAS's
+  approximations of sigmoid and tanh; its H therefore differs from ours by float32 rounding, and
+  an element of H that lies that close to a quantization boundary would quantize one step apart
+  (measured: the zoo's dynamic LSTMs and the tests' cases agree with onnxruntime within 3e-7 of the
+  output range everywhere, against 0.8 % for the float LSTM the doc's text alone describes).
+- an entry with sequence_lens 0 when the node has no Y output: onnxruntime's recurrent GEMM then
+  reads that entry's row of Y_h before writing it (uninitialized memory), so its other entries are
+  undefined; this kernel reads initial_h.
+- per-channel zero points: onnxruntime uses the first zero point of each direction and refuses
+  unequal ones (int8 weights: all must be 0); this kernel subtracts each column's own.
+- batch > 1: onnxruntime splits the batch rows of the recurrent GEMM across its intra-op threads
+  (UniDirectionalLstm::SetNumThreads: batch > 4, or batch >= 2 with hidden_size <= 256) and each
+  chunk is quantized with its own scale, so its result depends on its thread count. This kernel
+  quantizes all rows together: onnxruntime with one intra-op thread.
+- on x86 without VNNI, MLAS's u8s8 GEMM sums pairs of products in saturating int16 (the reason
+  onnxruntime's quantizer offers reduce_range); this kernel's sums are exact.
+sequence_lens may hold 0 (outputs 0 for that entry) as in onnxruntime; its range is [0, seq_length].
 """
 import numpy as np
 
@@ -38,23 +63,24 @@ from refruntime.ops._quant import scale_error, zero_point_error
 from refruntime.ops.base import OpRun
 from refruntime.ops.com_microsoft._common import FLOAT, FLOATS, INT, STRING, STRINGS, check_node
 
-DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
+#: inputs by role (com.microsoft's order; the quantization parameters are 8-11)
+INPUTS = {"X": 0, "W": 1, "R": 2, "B": 3, "sequence_lens": 4, "initial_h": 5, "initial_c": 6, "P": 7}
+_F32 = np.float32
 
-#: the ONNX RNN activation functions: (function of (x, alpha, beta), default alpha, default beta);
-#: a None default means the function takes no such parameter
-ACTIVATIONS = {
-    "relu": (lambda x, a, b: np.maximum(x, 0.0), None, None),
-    "tanh": (lambda x, a, b: np.tanh(x), None, None),
-    "sigmoid": (lambda x, a, b: 1.0 / (1.0 + np.exp(-x)), None, None),
-    "affine": (lambda x, a, b: a * x + b, 1.0, 0.0),
-    "leakyrelu": (lambda x, a, b: np.where(x >= 0, x, a * x), float(np.float32(0.01)), None),
-    "thresholdedrelu": (lambda x, a, b: np.where(x > a, x, 0.0), 1.0, None),
-    "scaledtanh": (lambda x, a, b: a * np.tanh(b * x), 1.0, 1.0),
-    "hardsigmoid": (lambda x, a, b: np.clip(a * x + b, 0.0, 1.0), float(np.float32(0.2)), 0.5),
-    "elu": (lambda x, a, b: np.where(x >= 0, x, a * np.expm1(np.minimum(x, 0.0))), 1.0, None),
-    "softsign": (lambda x, a, b: x / (1.0 + np.abs(x)), None, None),
-    "softplus": (lambda x, a, b: np.logaddexp(0.0, x), None, None),
-}
+
+def dynamic_quantize(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """onnxruntime's dynamic uint8 quantization of each a[g] (float32, leading axis = groups):
+    (q - zp as float64 integers of a's shape, scale per group as float64). See step 2 above."""
+    axes = tuple(range(1, a.ndim))
+    lo = np.minimum(a.min(axis=axes, initial=np.inf), _F32(0))
+    hi = np.maximum(a.max(axis=axes, initial=-np.inf), _F32(0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(hi == lo, _F32(1), (hi - lo) / _F32(255)).astype(_F32)
+        zp = np.rint(np.clip(_F32(0) - lo / scale, _F32(0), _F32(255)))
+        shape = (-1,) + (1,) * len(axes)
+        q = np.rint(a / scale.reshape(shape))
+    centered = np.clip(q, -zp.reshape(shape), _F32(255) - zp.reshape(shape))
+    return centered.astype(np.float64), scale.astype(np.float64)
 
 
 class DynamicQuantizeLSTM(OpRun):
@@ -62,32 +88,19 @@ class DynamicQuantizeLSTM(OpRun):
         check_node(self, inputs=(12, 12), outputs=(0, 3), required_inputs=(0, 1, 2, 8, 9, 10, 11),
                    attributes={"activation_alpha": FLOATS, "activation_beta": FLOATS, "activations": STRINGS,
                                "clip": FLOAT, "direction": STRING, "hidden_size": INT, "input_forget": INT})
-        a = self.attributes
-        direction = a.get("direction", "forward")
-        if direction not in DIRECTIONS:
-            self.refuse(f"direction must be forward, reverse or bidirectional, got {direction!r}")
-        self.num_directions = DIRECTIONS[direction]
-        if a.get("hidden_size", 1) < 1:
-            self.refuse(f"hidden_size must be positive, got {a['hidden_size']}")
-        if "clip" in a and not a["clip"] > 0:
-            self.refuse(f"clip must be positive, got {a['clip']}")
-        names = a.get("activations", ["Sigmoid", "Tanh", "Tanh"] * self.num_directions)
-        if len(names) != 3 * self.num_directions:
-            self.refuse(f"activations has {len(names)} functions, expected {3 * self.num_directions} "
-                        f"(f, g, h per direction)")
-        alphas, betas = list(a.get("activation_alpha", [])), list(a.get("activation_beta", []))
-        self.functions = []
-        for name in names:
-            if name.lower() not in ACTIVATIONS:
-                self.refuse(f"unknown activation {name!r} (known: {', '.join(sorted(ACTIVATIONS))})")
-            fn, alpha, beta = ACTIVATIONS[name.lower()]
-            if alpha is not None and alphas:
-                alpha = alphas.pop(0)
-            if beta is not None and betas:
-                beta = betas.pop(0)
-            self.functions.append((fn, alpha, beta))
+        from refruntime.kernels import recurrent
+
+        self.config = recurrent.parse_node(self, ("Sigmoid", "Tanh", "Tanh"))
+        self.num_directions = self.config.num_directions
 
     def check_constants(self, constants):
+        from refruntime.kernels import recurrent
+
+        values = {role: constants[i] for role, i in INPUTS.items() if i in constants and role != "X"}
+        for role in ("W", "R"):
+            if role in values and values[role].dtype.name not in ("uint8", "int8"):
+                self.refuse(f"must be uint8 or int8, got {values[role].dtype}", INPUTS[role])
+        recurrent.check_shapes(self.refuse, self.config, 4, values, INPUTS, transposed=True)
         for scale_index, zp_index, weights_index in ((8, 9, 1), (10, 11, 2)):
             self._check_quantization(constants.get(scale_index), constants.get(zp_index),
                                      constants.get(weights_index), scale_index, self.refuse)
@@ -116,92 +129,69 @@ class DynamicQuantizeLSTM(OpRun):
     def _run(self, x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, w_scale=None,
              w_zero_point=None, r_scale=None, r_zero_point=None, activation_alpha=None, activation_beta=None,
              activations=None, clip=None, direction="forward", hidden_size=None, input_forget=0):
-        dirs = self.num_directions
+        from refruntime.kernels import recurrent
+
+        report = recurrent.failing(self)
+        config, dirs = self.config, self.num_directions
         for index, q in ((1, w), (2, r)):
             if q.dtype.name not in ("uint8", "int8"):
-                self.fail(f"input {index} must be uint8 or int8, got {q.dtype}")
+                report(f"must be uint8 or int8, got {q.dtype}", index)
         if x.dtype.kind != "f":
-            self.fail(f"X must be float32, got {x.dtype}")
-        if x.ndim != 3:
-            self.fail(f"X must be (seq_length, batch_size, input_size), got shape {x.shape}")
-        seq, batch, width = x.shape
-        hidden = r.shape[1] if r.ndim == 3 else -1
-        if hidden_size is not None and hidden != hidden_size:
-            self.fail(f"R has shape {r.shape}, expected ({dirs}, {hidden_size}, {4 * hidden_size})")
-        if w.shape != (dirs, width, 4 * hidden) or r.shape != (dirs, hidden, 4 * hidden):
-            self.fail(f"W {w.shape} and R {r.shape} must be ({dirs}, {width}, 4H) and ({dirs}, H, 4H) for X of "
-                      f"shape {x.shape}")
-        self._check_quantization(w_scale, w_zero_point, w, 8, self._fail_at)
-        self._check_quantization(r_scale, r_zero_point, r, 10, self._fail_at)
-        shapes = {3: (b, (dirs, 8 * hidden)), 5: (initial_h, (dirs, batch, hidden)),
-                  6: (initial_c, (dirs, batch, hidden)), 7: (p, (dirs, 3 * hidden))}
-        for index, (value, shape) in shapes.items():
-            if value is not None and value.shape != shape:
-                self.fail(f"input {index} {self.node.input[index]!r} has shape {value.shape}, expected {shape}")
-        lengths = np.full(batch, seq, dtype=np.int64)
-        if sequence_lens is not None:
-            if sequence_lens.shape != (batch,):
-                self.fail(f"sequence_lens has shape {sequence_lens.shape}, expected ({batch},)")
-            lengths = sequence_lens.astype(np.int64)
-            if batch and (lengths.min() < 1 or lengths.max() > seq):
-                self.fail(f"sequence_lens must lie in [1, {seq}], got {lengths.tolist()}")
-        wf = _dequantize(w, w_scale, w_zero_point)
-        rf = _dequantize(r, r_scale, r_zero_point)
-        zeros = np.zeros((dirs, batch, hidden))
-        bias = b.astype(np.float64) if b is not None else np.zeros((dirs, 8 * hidden))
-        peep = p.astype(np.float64) if p is not None else np.zeros((dirs, 3 * hidden))
-        h0 = initial_h.astype(np.float64) if initial_h is not None else zeros
-        c0 = initial_c.astype(np.float64) if initial_c is not None else zeros
-        y = np.zeros((seq, dirs, batch, hidden))
-        y_h, y_c = np.empty_like(zeros), np.empty_like(zeros)
-        xf = x.astype(np.float64)
-        for d in range(dirs):
-            reverse = direction == "reverse" or d == 1
-            fns = self.functions[3 * d: 3 * d + 3]
-            y[:, d], y_h[d], y_c[d] = self._direction(xf, wf[d], rf[d], bias[d], peep[d], h0[d], c0[d], lengths,
-                                                       reverse, fns, clip, input_forget)
-        outputs = (y, y_h, y_c)[:self.num_outputs]
-        return tuple(o.astype(x.dtype) for o in outputs)
-
-    def _direction(self, x, w, r, bias, peep, h, c, lengths, reverse, fns, clip, input_forget):
+            report(f"must be float32, got {x.dtype}", 0)
+        inputs = {"X": x, "W": w, "R": r, "B": b, "sequence_lens": sequence_lens, "initial_h": initial_h,
+                  "initial_c": initial_c, "P": p}
+        if r.ndim != 3 or w.ndim != 3:
+            report(f"W {list(w.shape)} and R {list(r.shape)} must be [{dirs}, input_size, 4 * hidden_size] and "
+                   f"[{dirs}, hidden_size, 4 * hidden_size]", 1)
+        recurrent.check_shapes(report, config, 4, inputs, INPUTS, transposed=True)
+        self._check_quantization(w_scale, w_zero_point, w, 8, report)
+        self._check_quantization(r_scale, r_zero_point, r, 10, report)
         seq, batch, _ = x.shape
-        hidden = r.shape[0]
-        steps = np.arange(seq)[:, None]
-        valid = steps < lengths[None, :]                                         # (seq, batch)
-        # the time index each step reads: t = s, or L - 1 - s going backwards
-        time = np.where(valid, lengths[None, :] - 1 - steps, 0) if reverse else steps.repeat(batch, 1)
-        xs = x[time, np.arange(batch)[None, :]]                                  # (seq, batch, input)
-        gates_x = xs @ w + bias[:4 * hidden] + bias[4 * hidden:]
-        p_i, p_o, p_f = peep[:hidden], peep[hidden:2 * hidden], peep[2 * hidden:]
-        (f, fa, fb), (g, ga, gb), (hh, ha, hb) = fns
-        lo, hi = (-clip, clip) if clip is not None else (-np.inf, np.inf)
-        y = np.zeros((seq, batch, hidden))
-        with np.errstate(over="ignore"):
-            for s in range(seq):
-                gates = gates_x[s] + h @ r
-                gi, go, gf, gc = np.split(gates, 4, axis=1)
-                i = f(np.clip(gi + p_i * c, lo, hi), fa, fb)
-                forget = 1.0 - i if input_forget else f(np.clip(gf + p_f * c, lo, hi), fa, fb)
-                c_new = forget * c + i * g(np.clip(gc, lo, hi), ga, gb)
-                o = f(np.clip(go + p_o * c_new, lo, hi), fa, fb)
-                h_new = o * hh(c_new, ha, hb)
-                keep = valid[s][:, None]
-                c = np.where(keep, c_new, c)
-                h = np.where(keep, h_new, h)
-                y[s] = np.where(keep, h_new, 0.0)
-        if reverse:  # step s produced time L - 1 - s
-            out = np.zeros_like(y)
-            s_index, b_index = np.nonzero(valid)
-            out[time[s_index, b_index], b_index] = y[s_index, b_index]
-            y = out
-        return y, h, c
+        hidden = r.shape[1]
+        lengths = recurrent.lengths_of(report, sequence_lens, seq, batch, INPUTS["sequence_lens"])
+        order = recurrent.StepOrder(seq, batch, lengths, config.reverse)
+        want_y = bool(self.node.output) and bool(self.node.output[0])
 
-    def _fail_at(self, message, index=None):
-        self.fail(message if index is None else f"input {index} {self.node.input[index]!r}: {message}")
+        # the input GEMM: X[:L] quantized once (both directions quantize the same elements)
+        xc, x_scale = dynamic_quantize(x[:order.steps].astype(_F32)[None])
+        w_centered = _centered(w, w_zero_point)                                   # (D, input, 4H)
+        w_mult = x_scale[0] * _per_column(w_scale)                                # (D, 1, 4H | 1)
+        gx = recurrent.input_projection(xc[0], w_centered, None, order)           # exact integers
+        gx *= w_mult[:, None]
+        if b is not None:
+            bias = b.astype(np.float64)
+            gx += (bias[:, :4 * hidden] + bias[:, 4 * hidden:])[:, None, None, :]
+
+        r_centered = _centered(r, r_zero_point)                                   # (D, H, 4H)
+        r_mult = _per_column(r_scale)
+        flops = 2 * dirs * batch * hidden * 4 * hidden
+
+        def product(h, step):
+            a = h.astype(_F32)
+            if want_y and lengths is not None and step > 0:
+                a[:, lengths < step] = 0  # read back from Y, where a finished entry's row is 0
+            hc, h_scale = dynamic_quantize(a)
+            acc = recurrent.blas.matmul(hc, r_centered, flops=flops)
+            acc *= h_scale[:, None, None] * r_mult
+            return acc
+
+        peep = None if p is None else p.astype(np.float64)
+        cell = recurrent.lstm_cell(product, hidden, config.roles, peep, config.clip, bool(input_forget))
+        zeros = np.zeros((dirs, batch, hidden))
+        h0 = zeros if initial_h is None else initial_h.astype(np.float64)
+        c0 = zeros if initial_c is None else initial_c.astype(np.float64)
+        y, h, c = recurrent.recur(cell, gx, h0, c0, order, want_y)
+        outputs = (y, h, c)[:self.num_outputs]
+        return tuple(None if o is None else o.astype(x.dtype) for o in outputs)
 
 
-def _dequantize(q, scale, zero_point):
-    """(num_directions, rows, 4H) weights: (q - zero_point) * scale, per direction or per column."""
-    shape = (q.shape[0], 1, -1)
-    zp = zero_point.astype(np.float64).reshape(shape)
-    return (q.astype(np.float64) - zp) * scale.astype(np.float64).reshape(shape)
+def _centered(q, zero_point):
+    """(num_directions, rows, 4H) weights minus their zero point (per direction or per column), as
+    float64 integers."""
+    zp = zero_point.astype(np.float64).reshape(q.shape[0], 1, -1)
+    return q.astype(np.float64) - zp
+
+
+def _per_column(scale):
+    """W_scale / R_scale as (num_directions, 1, 4H) (per channel) or (num_directions, 1, 1)."""
+    return scale.astype(np.float64).reshape(scale.shape[0], 1, -1)
