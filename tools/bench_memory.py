@@ -32,7 +32,6 @@ import tempfile
 import onnx.backend.test
 
 LIGHT = os.path.join(os.path.dirname(onnx.backend.test.__file__), "data", "light")
-ORT_THREADS = 2
 
 _PRELUDE = r"""
 import json, resource, sys, time
@@ -80,19 +79,16 @@ report(seconds, values_bytes=m["bytes"], values=m["count"])
 """,
     "ort": _PRELUDE + r"""
 import onnx, onnxruntime as ort
-o = ort.SessionOptions()
-o.intra_op_num_threads, o.inter_op_num_threads = ORT_THREADS, 1
-o.add_session_config_entry("session.intra_op.allow_spinning", "0")
-s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])  # default options, as users run it
 f = feeds(onnx.load(path, load_external_data=False))
 t = time.perf_counter(); s.run(None, f); report(time.perf_counter() - t)
-""".replace("ORT_THREADS", str(ORT_THREADS)),
+""",
 }
 
 ROWS = [("python + numpy/onnx/refruntime imports", "floor-ref"),
         ("python + numpy/onnx/onnxruntime imports", "floor-ort"),
         ("refruntime Session.run", "ref"),
-        (f"onnxruntime ({ORT_THREADS} threads)", "ort"),
+        ("onnxruntime (default options)", "ort"),
         ('refruntime Session.run(capture="all")', "ref-capture"),
         ("refruntime --dump (streamed .npy)", "ref-dump")]
 

@@ -6,16 +6,15 @@
     python tools/bench_runtime.py --startup       # start-up of `graphkit run` (warm and cold cache)
     python tools/bench_runtime.py --zoo --skip onnx.reference torch   # + the rest of the light zoo
 
-All runtimes of one (model, batch) are timed in the same run, in interleaved rounds after a
-warm-up call, and the medians are compared (graphkit.demo.compare.run_interleaved). In each round
-a runtime makes one untimed call, then up to BLOCK timed calls back to back (about BLOCK_SECONDS):
-a single call right after another runtime's finds its caches full of the other's data (at batch 1
-that cost refruntime ~40%), which is not what a loop of inferences sees. Slow runtimes
-(onnx.reference) make one timed call per round and stop after `--budget` seconds of timed calls
-(a few runs, not `--rounds`). Throughput is
-the model's Conv/Gemm/MatMul FLOPs over the median latency, against numpy's sgemm on this machine
-(the practical roofline of a float32 kernel here; ORT runs ResCNN-q8's QDQ Convs as 8-bit integer
-kernels, which pass that roofline).
+All runtimes of one (model, batch) are timed in the same run, in alternating blocks
+(graphkit.demo.compare.run_interleaved): in each round every runtime in turn makes one untimed call,
+then a block of back-to-back timed calls (~0.1 s), so one runtime's spinning threads (ORT's, with its
+default options) bill that runtime, not the next. Printed: the median of all timed calls and the
+lowest and highest block median. ORT runs with its default session options, as users run it; the
+`ort-nospin` column turns its thread spinning off. Slow runtimes (onnx.reference) make one timed call
+per round and stop after `--budget` seconds of timed calls. Throughput is the model's
+Conv/Gemm/MatMul FLOPs over the median latency, against the machine's float32 peak (an FMA loop on
+one core times the cores), with numpy's sgemm printed beside it; the CPU model is printed first.
 
 The first refruntime call includes numba's JIT compile; by default numba's on-disk cache is pointed
 at an empty folder so that this cost is measured cold (`--warm-cache` keeps the usual cache).
@@ -42,8 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from graphkit.demo.compare import ORT_THREADS
 
 
 @dataclass
@@ -165,11 +162,10 @@ ZOO = [
                         ("InceptionV1", "inception_v1"), ("InceptionV2", "inception_v2"),
                         ("ShuffleNet", "shufflenet"), ("ZFNet512", "zfnet512"))
 ]
-RUNTIMES = ("ref", "ort", "torch", "onnx.reference")  # graphkit's runtime goes here when it exists
+RUNTIMES = ("ref", "ort", "ort-nospin", "torch", "onnx.reference")
 #: runtimes so slow that they get no warm-up call and at least one timed call within --budget
 SLOW = frozenset({"onnx.reference"})
 #: timed calls per runtime and round (fewer when a call is long), after one untimed call
-BLOCK, BLOCK_SECONDS = 8, 0.05
 
 
 # --- FLOPs and the roofline ----------------------------------------------------------------
@@ -211,6 +207,44 @@ def sgemm_gflops(n: int = 1024, repeats: int = 7) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def peak_gflops(seconds: float = 0.3) -> float:
+    """The machine's float32 peak: one core's throughput on independent FMA chains (numba; LLVM
+    vectorizes them for the CPU's widest SIMD) times the number of cores. This, not sgemm, is the
+    roofline: onnxruntime's MLAS ran VGG19 above numpy's sgemm here."""
+    import numba
+
+    @numba.njit(fastmath=True)
+    def fma_chains(n, x, y):
+        acc = np.ones(256, np.float32)
+        for _ in range(n):
+            for j in range(256):
+                acc[j] = acc[j] * x + y
+        return acc.sum()
+
+    fma_chains(10, np.float32(0.999), np.float32(1e-3))
+    n, best = 20_000, 0.0
+    while True:
+        start = time.perf_counter()
+        fma_chains(n, np.float32(0.999), np.float32(1e-3))
+        elapsed = time.perf_counter() - start
+        best = max(best, 2 * 256 * n / elapsed / 1e9)
+        if elapsed > seconds:
+            return best * (os.cpu_count() or 1)
+        n *= 2
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+    return f"{name} ({simd}{', VNNI' if 'avx512_vnni' in flags or 'avx_vnni' in flags else ''})"
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -261,13 +295,13 @@ def runner_makers(path: str, net) -> dict[str, Callable[[], Callable]]:
         session = Session(path)
         return lambda x: next(iter(session.run({name: x}).values()))
 
-    def ort():
+    def ort(spinning: bool = True):
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = ORT_THREADS, 1
+        options = onnxruntime.SessionOptions()  # as users run it: ORT's defaults
         options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see compare.ort_runner
+        if not spinning:  # the separate column: ORT's worker threads sleep when idle
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         return lambda x: session.run(None, {name: x})[0]
 
@@ -277,7 +311,7 @@ def runner_makers(path: str, net) -> dict[str, Callable[[], Callable]]:
         evaluator = ReferenceEvaluator(path)
         return lambda x: evaluator.run(None, {name: x})[0]
 
-    makers = {"ref": ref, "ort": ort, "onnx.reference": reference}
+    makers = {"ref": ref, "ort": ort, "ort-nospin": lambda: ort(spinning=False), "onnx.reference": reference}
     if net is not None:
         makers["torch"] = lambda: compare.torch_runner(net)
     return makers
@@ -316,8 +350,7 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
     lines = [f"{spec.name} ({source}, ops {ops}; refruntime plan {plan_s * 1e3:.0f} ms)"]
     for batch in spec.batches:
         x = np.random.default_rng(batch).standard_normal((batch, *spec.input_shape), dtype=np.float32)
-        m = compare.run_interleaved(runners, x, repeats=args.rounds, budget_s=args.budget, slow=SLOW,
-                                    block=BLOCK, block_seconds=BLOCK_SECONDS)
+        m = compare.run_interleaved(runners, x, repeats=args.rounds, budget_s=args.budget, slow=SLOW)
         gflop = count_flops(model, batch) / 1e9
         ort = m.latency.get("ort")
         first = m.first_call.get("ref")
@@ -334,10 +367,12 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
                 lines.append(f"  {spec.name:<12} {batch:>5} {name:<15} failed: {m.errors[name]}")
                 continue
             t = m.latency[name]
+            low, high = m.spread.get(name, (t, t))
             err = (float(np.abs(m.outputs[name] - m.outputs["ort"]).max()) if "ort" in m.outputs
                    else float("nan"))
             ratio = f"{t / ort:8.2f}" if ort else "       -"
-            lines.append(f"  {spec.name:<12} {batch:>5} {name:<15} {t * 1e3:10.2f} {ratio} "
+            lines.append(f"  {spec.name:<12} {batch:>5} {name:<15} {t * 1e3:10.3f} "
+                         f"{f'[{low * 1e3:.3g}-{high * 1e3:.3g}]':>17} {ratio} "
                          f"{gflop / t:8.2f} {100 * gflop / t / roofline:6.1f}% {err:9.1e}")
     return lines
 
@@ -369,26 +404,26 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_runtime_") as tmp:
         if not args.warm_cache:
             os.environ["NUMBA_CACHE_DIR"] = os.path.join(tmp, "numba")  # read when numba is imported
-        # torch's OpenMP threads spin-wait after each call and starve the runtime timed next to it
-        # (measured: refruntime 104 -> 43 ms on SimpleCNN batch 64 without the spinning); like ORT's
-        # allow_spinning=0 above, they must sleep when idle for interleaved timings to be independent
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads libgomp
         import torch
 
-        roofline = sgemm_gflops()
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; numpy sgemm 1024^3: "
-              f"{roofline:.1f} GFLOP/s (roofline); onnxruntime CPU {ORT_THREADS} threads; torch "
-              f"{torch.get_num_threads()} threads (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); numba cache "
-              f"{'usual' if args.warm_cache else 'cold'}")
-        print(f"  {'model':<12} {'batch':>5} {'runtime':<15} {'median ms':>10} {'x ORT':>8} "
-              f"{'GFLOP/s':>8} {'%roof':>7} {'|err| ORT':>9}")
+        from graphkit.demo import compare
+
+        sgemm, roofline = sgemm_gflops(), peak_gflops()
+        print(f"{cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        print(f"roofline (FMA peak, all cores): {roofline:.0f} GFLOP/s; numpy sgemm 1024^3: {sgemm:.0f} GFLOP/s")
+        print(f"onnxruntime: default session options (ort), and with spinning off (ort-nospin); torch "
+              f"{torch.get_num_threads()} threads; numba cache {'usual' if args.warm_cache else 'cold'}")
+        print(f"timing: {args.rounds} rounds of alternating blocks (each ~{compare.BLOCK_SECONDS:g} s of back-to-back "
+              "calls after one untimed call); median of all calls [lowest-highest block median]")
+        print(f"  {'model':<12} {'batch':>5} {'runtime':<15} {'median ms':>10} {'[min-max]':>17} {'x ORT':>8} "
+              f"{'GFLOP/s':>8} {'%peak':>7} {'|err| ORT':>9}")
         for spec in MODELS + ZOO:
             if spec.name in args.models or (args.zoo and spec in ZOO):
                 print("\n".join(bench_model(spec, tmp, args, roofline)), flush=True)
-        again = sgemm_gflops()
+        again = peak_gflops()
         if again > 1.25 * roofline:
-            print(f"note: sgemm measured {again:.1f} GFLOP/s after the runs: the machine was busier at "
-                  f"the start, so %roof above is overstated by up to {again / roofline:.1f}x")
+            print(f"note: the FMA peak measured {again:.0f} GFLOP/s after the runs: the machine was busier at "
+                  f"the start, so %peak above is overstated by up to {again / roofline:.1f}x")
     return 0
 
 

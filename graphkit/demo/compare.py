@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,7 +21,6 @@ from graphkit.demo.export import INPUT
 from graphkit.demo.nets import INPUT_SHAPE
 
 ATOL, RTOL = 1e-5, 1e-4
-ORT_THREADS = 2
 PAIRS = (("ref", "ort"), ("ref", "torch"), ("ort", "torch"))
 
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -44,14 +43,15 @@ def ref_runner(path: str) -> Runner:
     return run
 
 
-def ort_runner(path: str, threads: int = ORT_THREADS) -> Runner:
+def ort_runner(path: str, spinning: bool = True) -> Runner:
+    """onnxruntime as users run it: default session options (its own thread count, spinning
+    threads). `spinning=False` is the separate "ort-nospin" column of the benchmark."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    # ORT's idle threads spin-wait after each run and would steal the CPU from the runtimes timed
-    # next to it (torch, refruntime); without spinning the interleaved timings stay independent
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {INPUT: x})[0]
 
@@ -95,23 +95,30 @@ class Measured:
     latency: dict[str, float]  # median seconds of the timed calls
     first_call: dict[str, float]  # seconds of the very first call (includes compile/warm-up)
     errors: dict[str, str]  # runtime -> one-line message, for those that raised
+    spread: dict[str, tuple[float, float]] = field(default_factory=dict)  # min and max of the block medians
+
+
+BLOCK_SECONDS = 0.1   # a block of back-to-back calls lasts about this long
+BLOCK_CALLS = 200     # and has at most this many calls
 
 
 def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5, warmup: int = 1,
-                    budget_s: float = 3.0, slow: frozenset = frozenset(), block: int = 1,
-                    block_seconds: float = 0.0) -> Measured:
-    """Warm up each runner, then time `repeats` interleaved rounds.
+                    budget_s: float = 3.0, slow: frozenset = frozenset(), block: int = BLOCK_CALLS,
+                    block_seconds: float = BLOCK_SECONDS) -> Measured:
+    """Warm up each runner, then time `repeats` rounds of alternating blocks.
 
-    In a round each runner makes one call, or with `block` > 1 one untimed call and then up to
-    `block` timed calls back to back (about `block_seconds` in all): a single call right after
-    another runtime's finds the caches full of the other's data (at batch 1 that cost refruntime
-    ~40% in tools/bench_runtime.py), which a loop of inferences never sees. Runners named in
-    `slow` get no warm-up (their first call is timed) and one call per round. A runner stops
-    early once its timed calls have used `budget_s` seconds (slow fallbacks get a few runs, not
-    `repeats`). A runner that raises is reported in `errors`, never raised.
+    In a round each runner in turn makes one untimed call (its caches refilled after the other
+    runtimes') and then a block of timed calls back to back (up to `block` calls, about
+    `block_seconds` in all): one runtime's threads that keep spinning after its calls (ORT's, by
+    default) then cost it, not the runtime timed next. `latency` is the median over every timed
+    call; `spread` the lowest and highest block median (how much the rounds disagree). Runners
+    named in `slow` get no warm-up (their first call is timed) and one call per round. A runner
+    stops early once its timed calls have used `budget_s` seconds. A runner that raises is
+    reported in `errors`, never raised.
     """
     m = Measured({}, {}, {}, {})
     times: dict[str, list[float]] = {}
+    blocks: dict[str, list[float]] = {}
     for name, fn in runners.items():
         try:
             for i in range(1 if name in slow else max(warmup, 1)):
@@ -120,6 +127,7 @@ def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5,
                 if i == 0:
                     m.first_call[name] = time.perf_counter() - start
             times[name] = [m.first_call[name]] if name in slow else []
+            blocks[name] = []
         except Exception as exc:  # noqa: BLE001 - a runtime failure is a result to show
             m.errors[name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
     for _ in range(repeats):
@@ -127,14 +135,18 @@ def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5,
             if sum(spent) > budget_s:
                 continue
             calls = 1
-            if block > 1 and name not in slow:
+            if name not in slow:
                 runners[name](x)  # refill the caches after the other runtimes' calls
                 calls = max(1, min(block, int(block_seconds / max(m.first_call[name], 1e-6))))
+            block_times = []
             for _ in range(calls):
                 start = time.perf_counter()
                 runners[name](x)
-                spent.append(time.perf_counter() - start)
+                block_times.append(time.perf_counter() - start)
+            spent.extend(block_times)
+            blocks[name].append(statistics.median(block_times))
     m.latency = {name: statistics.median(spent) for name, spent in times.items() if spent}
+    m.spread = {name: (min(b), max(b)) for name, b in blocks.items() if b}
     return m
 
 

@@ -53,6 +53,6 @@ def format_table(rows, atol: float, rtol: float, repeats: int) -> str:
         return "  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(c, widths)))
 
     title = (f"pass: |a - b| <= {atol:.0e} + {rtol:.0e} * |b| for every element (b = the pair's second "
-             f"runtime); latency: median of {repeats} runs after warm-up; ort = onnxruntime CPU, 2 threads")
+             f"runtime); latency: median of {repeats} rounds of alternating ~0.1 s blocks of calls; ort = onnxruntime CPU, default session options")
     rule = "-" * len(line(HEADER))
     return "\n".join([title, rule, line(HEADER), rule, *(line(c).rstrip() for c in cells), rule])
