@@ -102,7 +102,20 @@ def _execute(plan: Plan, values: dict, scope: Mapping | None, controls: RunContr
 
 
 def _run_program(program, values: dict) -> dict:
-    """The plain path of a top-level plan: refruntime/plan_fusion.py's Program, values in slots."""
+    """The plain path of a top-level plan: refruntime/plan_fusion.py's Program, as the straight-line
+    function plan_codegen generates for it (or, for very large programs, the loop below)."""
+    straight = program.straight
+    if straight is None:
+        from refruntime.plan_codegen import compile_straight_line
+
+        straight = program.straight = compile_straight_line(program) or False
+    if straight:
+        return straight(values)
+    return _loop_program(program, values)
+
+
+def _loop_program(program, values: dict) -> dict:
+    """The Program's steps in a loop, values in a list of slots."""
     slots = [None] * program.n_slots
     for name, i in program.sources:
         slots[i] = values.get(name)

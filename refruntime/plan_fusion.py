@@ -58,6 +58,7 @@ class Program:
     fused_outputs: dict[str, str] = field(default_factory=dict)  # fused step's output -> description
     slots: dict[str, int] = field(default_factory=dict)          # value name -> slot
     preset: list[tuple[int, object]] = field(default_factory=list)  # (slot, value) computed at compile time
+    straight: object = None  # plan_codegen's generated function (False: not generated), built at the first run
 
     def keeping(self, names) -> Program:
         """This program, also returning the values `names` (none freed before the end): the
@@ -68,7 +69,7 @@ class Program:
         steps = [(step, run, ins, outs, tuple(i for i in frees if i not in kept), need, guard)
                  for step, run, ins, outs, frees, need, guard in self.steps]
         extra = [(n, self.slots[n]) for n in names if n in self.slots]
-        return replace(self, steps=steps, outputs=self.outputs + extra)
+        return replace(self, steps=steps, outputs=self.outputs + extra, straight=None)
 
 
 def compile_program(plan) -> Program | None:

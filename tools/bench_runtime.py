@@ -52,6 +52,7 @@ class Model:
     light: str = ""  # name of an onnx light zoo model (then `build` is None: onnx runtimes only)
     onnx: Callable[[str], str] | None = None  # or a writer of an ONNX file into a folder -> its path
     source: str = "synthetic"  # what the `onnx` writer makes (printed in the model's header line)
+    feeds: Callable[[int], dict] | None = None  # batch -> {input: array} for models with several inputs
 
 
 def _simple_cnn():
@@ -145,6 +146,52 @@ def _quantized_residual_cnn(out_dir: str) -> str:
     return path
 
 
+def _transformer(kind: str, seq: int):
+    """A writer of BERT-tiny or GPT-2-tiny (hidden 128, 2 layers, 2 heads, vocabulary 1000) built from
+    its transformers config with seeded random weights (never a hub download), exported by
+    TorchScript at opset 17 for batch 1 and `seq` tokens; inputs ids and mask."""
+    def write(out_dir: str) -> str:
+        import warnings
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        import transformers as tf
+
+        torch.manual_seed(0)
+        if kind == "bert":
+            core = tf.BertModel(tf.BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2,
+                                              num_attention_heads=2, intermediate_size=512))
+        else:
+            core = tf.GPT2Model(tf.GPT2Config(vocab_size=1000, n_embd=128, n_layer=2, n_head=2, bos_token_id=0,
+                                              eos_token_id=0))
+
+        class Hidden(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.core = core
+
+            def forward(self, ids, mask):
+                return self.core(input_ids=ids, attention_mask=mask).last_hidden_state
+
+        path = os.path.join(out_dir, f"{kind}{seq}.onnx")
+        ids, mask = _token_feeds(seq)(1).values()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Hidden().eval(), (torch.from_numpy(ids), torch.from_numpy(mask)), path,
+                              input_names=["ids", "mask"], output_names=["hidden"], opset_version=17, dynamo=False)
+        return path
+
+    return write
+
+
+def _token_feeds(seq: int) -> Callable[[int], dict]:
+    def feeds(batch: int) -> dict:
+        rng = np.random.default_rng(seq)
+        return {"ids": rng.integers(0, 1000, (batch, seq)), "mask": np.ones((batch, seq), np.int64)}
+
+    return feeds
+
+
 MODELS = [
     Model("SimpleCNN", _simple_cnn, (1, 28, 28)),
     Model("Glue200", None, (8, 4, 4), (1,), onnx=_glue_chain),
@@ -153,6 +200,9 @@ MODELS = [
     Model("VGG19", None, (3, 224, 224), (1,), light="light_vgg19"),
     Model("ResNet50", None, (3, 224, 224), (1,), light="light_resnet50"),
     Model("SqueezeNet", None, (3, 224, 224), (1, 8), light="light_squeezenet"),
+    *(Model(f"{label}-s{seq}", None, (seq,), (1,), onnx=_transformer(kind, seq), feeds=_token_feeds(seq),
+            source="transformers config, random weights, TorchScript export")
+      for label, kind in (("BERT-tiny", "bert"), ("GPT2-tiny", "gpt2")) for seq in (16, 128)),
 ]
 #: the rest of the light zoo (`--zoo`): other layer mixes than the issue's nets (grouped and
 #: depthwise convolutions, concatenations, pre-activation BN/Scale chains, average pools)
@@ -289,11 +339,14 @@ def runner_makers(path: str, net) -> dict[str, Callable[[], Callable]]:
 
     name = model_input(path)
 
+    def _inputs(x) -> dict:
+        return x if isinstance(x, dict) else {name: x}
+
     def ref():
         from refruntime import Session
 
         session = Session(path)
-        return lambda x: next(iter(session.run({name: x}).values()))
+        return lambda x: next(iter(session.run(_inputs(x)).values()))
 
     def ort(spinning: bool = True):
         import onnxruntime
@@ -303,13 +356,13 @@ def runner_makers(path: str, net) -> dict[str, Callable[[], Callable]]:
         if not spinning:  # the separate column: ORT's worker threads sleep when idle
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        return lambda x: session.run(None, {name: x})[0]
+        return lambda x: session.run(None, _inputs(x))[0]
 
     def reference():
         from onnx.reference import ReferenceEvaluator
 
         evaluator = ReferenceEvaluator(path)
-        return lambda x: evaluator.run(None, {name: x})[0]
+        return lambda x: evaluator.run(None, _inputs(x))[0]
 
     makers = {"ref": ref, "ort": ort, "ort-nospin": lambda: ort(spinning=False), "onnx.reference": reference}
     if net is not None:
@@ -349,7 +402,8 @@ def bench_model(spec: Model, out_dir: str, args, roofline: float) -> list[str]:
     ops = ", ".join(sorted({n.op_type for n in model.graph.node}))
     lines = [f"{spec.name} ({source}, ops {ops}; refruntime plan {plan_s * 1e3:.0f} ms)"]
     for batch in spec.batches:
-        x = np.random.default_rng(batch).standard_normal((batch, *spec.input_shape), dtype=np.float32)
+        x = (spec.feeds(batch) if spec.feeds is not None
+             else np.random.default_rng(batch).standard_normal((batch, *spec.input_shape), dtype=np.float32))
         m = compare.run_interleaved(runners, x, repeats=args.rounds, budget_s=args.budget, slow=SLOW)
         gflop = count_flops(model, batch) / 1e9
         ort = m.latency.get("ort")

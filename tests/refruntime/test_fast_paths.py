@@ -434,3 +434,37 @@ def test_pow_by_2_and_3_equals_the_float64_power_rounded_once():
         np.testing.assert_array_equal(got, want)
         assert np.array_equal(np.signbit(got), np.signbit(want))
     assert _small_power(x, 0.5) is None  # pow(-0, 0.5) = +0 and pow(-inf, 0.5) = +inf, unlike sqrt
+
+
+def test_straight_line_program_equals_the_loop_and_names_a_failing_node():
+    """plan_codegen's generated function against executor._loop_program on the same Program."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from refruntime import Session
+    from refruntime.errors import KernelError
+    from refruntime.executor import _loop_program
+    from tests.zoo import light_path, with_random_weights
+
+    model = with_random_weights(onnx.load(light_path("light_squeezenet")))
+    session = Session(model)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    feeds = {session.input_names[0]: x}
+    straight = session.run(feeds)
+    program = session.plan.program
+    assert program.straight
+    values = dict(session.plan.initializers)
+    values.update(feeds)
+    looped = _loop_program(program, values)
+    for name, value in straight.items():
+        np.testing.assert_array_equal(value, looped[name])
+    # a kernel failure inside the generated function names its node, as the loop does
+    bad = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["a"], ["r"], name="relu"), helper.make_node("MatMul", ["r", "b"], ["y"], name="mm")],
+        "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 3]),
+              helper.make_tensor_value_info("b", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]), opset_imports=[helper.make_opsetid("", 17)])
+    s = Session(bad)
+    with pytest.raises(KernelError, match=r"node 'mm' \(MatMul\).*inner dimensions 3 and 4"):
+        s.run({"a": np.ones((2, 3), np.float32), "b": np.ones((4, 2), np.float32)})
+    assert s.plan.program.straight
