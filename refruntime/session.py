@@ -21,7 +21,7 @@ from refruntime.plan import Options, PlanContext, build_plan
 from refruntime.profile import Profile
 from refruntime.registry import normalize_domain
 from refruntime.strict import check_strict
-from refruntime.validate import check_opsets
+from refruntime.validate import check_opsets, check_text
 
 
 class Session:
@@ -60,6 +60,7 @@ class Session:
         self.options = options
         self.cast_outputs = cast_outputs
         graph = self.model.graph
+        check_text(self.model)
         opsets = {normalize_domain(o.domain): o.version for o in self.model.opset_import}
         check_opsets(opsets)
         if strict:

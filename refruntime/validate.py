@@ -31,6 +31,72 @@ def known_opset_versions() -> dict[str, int]:
     return newest
 
 
+def check_text(model: onnx.ModelProto) -> None:
+    """Refuse a model with a name that is not valid UTF-8, in any graph or subgraph.
+
+    protobuf (upb) hands such string fields back as bytes; left alone, one ends up in a set or a
+    sort beside str names (a TypeError deep inside planning) or silently matches another bytes
+    name. Each graph is checked with one str.join (the type check in C); only on failure is it
+    walked to name the field."""
+    fields = [o.domain for o in model.opset_import]
+    try:
+        "".join(fields)
+    except TypeError:
+        raise ModelError("an opset import's domain is not valid UTF-8; the file is malformed") from None
+    _check_graph_text(model.graph, "the main graph")
+    for f in model.functions:
+        try:
+            "".join([f.name, f.domain, *f.input, *f.output, *_node_text(f.node)])
+        except TypeError:
+            raise ModelError(f"local function {_show(f.name)}: a name is not valid UTF-8; the file is "
+                             "malformed") from None
+
+
+def _node_text(nodes) -> list:
+    return [t for n in nodes for t in (n.name, n.op_type, n.domain, *n.input, *n.output,
+                                       *(a.name for a in n.attribute))]
+
+
+def _check_graph_text(graph: onnx.GraphProto, where: str) -> None:
+    names = [graph.name, *(vi.name for vi in graph.input), *(vi.name for vi in graph.output),
+             *(vi.name for vi in graph.value_info), *(t.name for t in graph.initializer),
+             *(t.values.name for t in graph.sparse_initializer), *_node_text(graph.node)]
+    try:
+        "".join(names)
+    except TypeError:
+        raise ModelError(f"{where}: {_first_bytes(graph)} is not valid UTF-8; the file is malformed") from None
+    for node in graph.node:
+        for attr in node.attribute:
+            for i, sub in enumerate([attr.g] if attr.HasField("g") else list(attr.graphs)):
+                label = attr.name if attr.HasField("g") else f"{attr.name}[{i}]"
+                _check_graph_text(sub, f"subgraph {label!r} of node {_show(node.name)} ({node.op_type}) "
+                                       f"in {where}")
+
+
+def _first_bytes(graph: onnx.GraphProto) -> str:
+    """Which field of `graph` holds bytes (called only once one does)."""
+    for what, items in (("an input name", [vi.name for vi in graph.input]),
+                        ("an output name", [vi.name for vi in graph.output]),
+                        ("a value_info name", [vi.name for vi in graph.value_info]),
+                        ("an initializer name", [t.name for t in graph.initializer]),
+                        ("its name", [graph.name])):
+        bad = [v for v in items if isinstance(v, bytes)]
+        if bad:
+            return f"{what} ({bad[0]!r})"
+    for index, node in enumerate(graph.node):
+        for what, items in (("name", [node.name]), ("op_type", [node.op_type]), ("domain", [node.domain]),
+                            ("input", list(node.input)), ("output", list(node.output)),
+                            ("attribute name", [a.name for a in node.attribute])):
+            bad = [v for v in items if isinstance(v, bytes)]
+            if bad:
+                return f"node #{index} ({_show(node.name)}): its {what} {bad[0]!r}"
+    return "a name"
+
+
+def _show(text) -> str:
+    return repr(text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
+
+
 def check_opsets(opsets: dict[str, int]) -> None:
     """Raise ModelError for an opset import onnx cannot know (0, negative, or newer than onnx)."""
     known = known_opset_versions()

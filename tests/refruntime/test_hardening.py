@@ -358,3 +358,32 @@ def test_float_errors_stay_quiet_and_the_callers_errstate_is_restored():
         np.testing.assert_array_equal(alone, np.log(x))
     np.testing.assert_array_equal(got, want)
     assert alone[0] == -np.inf and np.isnan(got[1])
+
+
+def test_a_name_that_is_not_utf8_inside_a_subgraph_is_refused_by_every_entry_point(tmp_path):
+    """upb returns such names as bytes; found by the CLI fuzzer in an If branch (issue 19)."""
+    import subprocess
+    import sys
+
+    then = helper.make_graph([helper.make_node("Relu", ["QQx"], ["t"], name="inner")], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2])])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["e"], name="inner2")], "else", [],
+                              [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y0"], name="id"),
+         helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other, name="branch")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]), helper.make_tensor_value_info("QQx", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    start = data.index(b"then")
+    data = data[:start] + data[start:].replace(b"QQx", b"\xff\xfex", 1)  # only inside the subgraph
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data)
+    with pytest.raises(ModelError, match=r"subgraph 'then_branch' of node 'branch' \(If\).*not valid UTF-8"):
+        Session(str(path))
+    for command in ("run", "verify"):
+        done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", command, str(path)], capture_output=True,
+                              text=True)
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "not valid UTF-8" in done.stderr
