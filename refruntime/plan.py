@@ -25,6 +25,7 @@ class Options:
     allow_fallback: bool = True        # False: a node without native kernel is an error
     max_tensor_bytes: int = 1 << 34    # refuse to allocate tensors larger than this (16 GiB)
     max_loop_iterations: int = 1_000_000  # per run, all Loop nodes together (nested loops too)
+    max_seconds: float | None = None   # a run longer than this stops with a LimitError (deadline.py)
     base_dir: str = ""                 # folder of the model file, for external data
 
 

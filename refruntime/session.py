@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import onnx
 
-from refruntime.errors import ModelError, RefRuntimeError
+from refruntime.deadline import TimedOut, Watchdog
+from refruntime.errors import LimitError, ModelError, RefRuntimeError
 from refruntime.executor import ProfileRecord, RunControls, execute, to_float64
 from refruntime.feeds import graph_input_specs, validate_feeds
 from refruntime.plan import Options, PlanContext, build_plan
@@ -37,6 +38,8 @@ class Session:
         allow_fallback: let ops without a native kernel run through onnx.reference.
         max_tensor_bytes: refuse (LimitError) to build any tensor larger than this (default 16 GiB).
         max_loop_iterations: bound on Loop iterations per run, all loops together (default 1M).
+        max_seconds: a run that takes longer stops with a LimitError naming the node it was running
+            (refruntime/deadline.py; default: no bound).
         strict: refuse (ModelError naming the node) a model whose declared types or shapes disagree
             with what its ops produce (refruntime/strict.py). strict=False runs models the spec
             rejects, as onnx.reference does.
@@ -48,7 +51,7 @@ class Session:
     def __init__(self, model: str | os.PathLike | onnx.ModelProto, *, precision: str = "native",
                  cast_outputs: bool = False, allow_fallback: bool = True,
                  max_tensor_bytes: int | None = None, max_loop_iterations: int | None = None,
-                 strict: bool = True):
+                 max_seconds: float | None = None, strict: bool = True):
         if precision not in PRECISIONS:
             raise RefRuntimeError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model, base_dir = _load(model)
@@ -57,6 +60,7 @@ class Session:
             options.max_tensor_bytes = max_tensor_bytes
         if max_loop_iterations is not None:
             options.max_loop_iterations = max_loop_iterations
+        options.max_seconds = max_seconds
         self.options = options
         self.cast_outputs = cast_outputs
         graph = self.model.graph
@@ -71,6 +75,8 @@ class Session:
         self.input_specs = graph_input_specs(graph)
         self.output_names = list(self.plan.output_names)
         self.last_profile: Profile | None = None
+        # the CLI sets this: after max_seconds plus this grace, a node stuck in C code ends the process
+        self.hard_exit_after: float | None = None
         self.stopped_at: str | None = None
         if precision == "float64":
             self.plan.initializers = {k: to_float64(v) for k, v in self.plan.initializers.items()}
@@ -108,7 +114,10 @@ class Session:
         self.stopped_at = None
         self.context.loop_iterations = 0
         try:
-            values, captured, self.stopped_at = execute(self.plan, values, controls=controls)
+            with Watchdog(self.options.max_seconds, self.hard_exit_after):
+                values, captured, self.stopped_at = execute(self.plan, values, controls=controls)
+        except TimedOut as late:
+            raise LimitError(late.message) from None
         except StopRun as stop:
             values, captured, self.stopped_at = {}, {}, str(stop) or "hook"
         finally:
