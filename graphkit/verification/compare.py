@@ -243,21 +243,38 @@ def _as_float64(block: np.ndarray) -> np.ndarray:
 
 
 def _compare_other(expected, actual, tol: Tolerance) -> Stats:
-    """Sequences (e.g. SplitToSequence) element by element; anything else by equality."""
+    """Sequences (SplitToSequence, ZipMap's list of maps) element by element, maps (dict) key by
+    key with their values compared as numbers; the worst element decides. Anything else by
+    equality."""
     if isinstance(expected, (list, tuple)) and isinstance(actual, (list, tuple)):
         if len(expected) != len(actual):
             return _missing(f"sequence of {len(actual)} != {len(expected)}")
-        worst = Stats(True)
-        for e, a in zip(expected, actual):
-            s = compare(np.asarray(e), np.asarray(a), tol)
-            if not s.within or s.error_stat > worst.error_stat:
-                worst = s
-        return worst
+        return _worst(compare(_element(e), _element(a), tol) for e, a in zip(expected, actual))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        if set(expected) != set(actual):
+            missing = sorted(map(str, set(expected) ^ set(actual)))[:3]
+            return _missing(f"map keys differ ({', '.join(missing)})")
+        keys = list(expected)
+        return compare(np.asarray([expected[k] for k in keys]), np.asarray([actual[k] for k in keys]), tol)
     try:
         same = bool(expected == actual)
     except Exception:  # noqa: BLE001
         same = False
     return Stats(same, note="" if same else "values differ", error_stat=0.0 if same else math.inf)
+
+
+def _element(value):
+    return value if isinstance(value, (dict, list, tuple)) else np.asarray(value)
+
+
+def _worst(stats) -> Stats:
+    worst = Stats(True)
+    for s in stats:
+        if not s.within or s.error_stat > worst.error_stat:
+            worst = s
+            if not s.within:
+                break
+    return worst
 
 
 def array_summary(value) -> dict:

@@ -68,11 +68,15 @@ class Tolerances:
         self.atol, self.rtol = atol, rtol
         self.per_value = {k: Tolerance(float(a), float(r), self.stat) for k, (a, r) in (per_value or {}).items()}
         self.quantized = set(quantized)
+        self.declared: dict[str, np.dtype] = {}
 
     def with_model(self, graph: onnx.GraphProto) -> Tolerances:
-        """The same settings, knowing which of `graph`'s values are quantized."""
+        """The same settings, knowing which of `graph`'s values are quantized and the element
+        types declared for sequence and map values (a runtime may hand their elements back as
+        Python floats: ZipMap's probabilities are float32 by declaration)."""
         out = Tolerances(self.atol, self.rtol, self.stat, quantized=quantized_values(graph))
         out.per_value = dict(self.per_value)
+        out.declared = declared_element_types(graph)
         return out
 
     def for_value(self, name: str, value) -> Tolerance:
@@ -99,9 +103,9 @@ class Tolerances:
 
     def compare(self, name: str, expected, actual) -> Stats:
         """compare() with this value's tolerance (taken from the baseline's value)."""
-        probe = expected if expected is not None else actual
-        if isinstance(probe, (list, tuple)) and probe:
-            probe = np.asarray(probe[0])
+        probe = _probe(expected if expected is not None else actual)
+        if probe.dtype.kind == "f" and probe.dtype == np.float64 and name in self.declared:
+            probe = probe.astype(self.declared[name])  # Python floats stand for the declared type
         return compare(expected, actual, self.for_value(name, probe))
 
     def to_dict(self) -> dict:
@@ -128,6 +132,39 @@ class Tolerances:
         if self.per_value:
             text += "; " + ", ".join(f"{k}: {t.atol:g}/{t.rtol:g}" for k, t in self.per_value.items())
         return text
+
+
+def declared_element_types(graph: onnx.GraphProto) -> dict[str, np.dtype]:
+    """{value: numpy dtype} of the innermost tensor type of sequence- and map-typed values."""
+    out = {}
+    for vi in [*graph.output, *graph.value_info]:
+        t = vi.type
+        for _ in range(4):
+            if t.HasField("sequence_type"):
+                t = t.sequence_type.elem_type
+            elif t.HasField("map_type"):
+                t = t.map_type.value_type
+            else:
+                break
+        if t is not vi.type and t.HasField("tensor_type") and t.tensor_type.elem_type:
+            try:
+                out[vi.name] = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.tensor_type.elem_type))
+            except Exception:  # noqa: BLE001,S112 - strings and unknown enums: compared by equality
+                continue
+    return out
+
+
+def _probe(value):
+    """An array whose dtype stands for `value`'s elements: a sequence's first element, a map's first
+    value (ZipMap: a list of dicts of float probabilities)."""
+    for _ in range(4):
+        if isinstance(value, (list, tuple)) and value:
+            value = value[0]
+        elif isinstance(value, dict) and value:
+            value = next(iter(value.values()))
+        else:
+            break
+    return np.asarray(value)
 
 
 def _bfloat16() -> np.dtype:
