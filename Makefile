@@ -3,6 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
+BROWSER := $(VENV)/.chromium
 
 .PHONY: demo test bench lint clean
 
@@ -12,10 +13,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e ".[dev,bench]"
 	touch $(STAMP)
 
+# The HTML report's test (tests/graphkit/test_verify_html.py) drives Debian's chromium headless.
+# Installed once, quietly, with apt-get (as root, or sudo without a password); where that cannot
+# be done the note says so and that test skips with the reason.
+$(BROWSER): | $(STAMP)
+	@if command -v chromium >/dev/null 2>&1; then touch $@; \
+	elif command -v apt-get >/dev/null 2>&1 && S=$$([ "$$(id -u)" = 0 ] || echo "sudo -n") && \
+	     $$S apt-get update -qq >/dev/null 2>&1 && \
+	     DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium >/dev/null 2>&1; then touch $@; \
+	else echo "note: chromium is missing and apt-get could not install it; the HTML report's browser test will skip" >&2; fi
+
 demo: $(STAMP)
 	$(VENV)/bin/graphkit demo --out demo-out
 
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -1,132 +1,144 @@
-"""A self-contained HTML page for a verification report (inline SVG, no external assets)."""
+"""A verification report as one self-contained HTML page that opens offline.
+
+At the top, the verdict and what happened in words; then the model as a graph, nodes coloured by
+their own (local) error: origins red, amplifiers orange with their factor, within tolerance green,
+not compared grey. Hover or click a node for its inputs, outputs and statistics per runtime. Then
+the origins and amplifiers as tables, a sortable and filterable per-node table, the outputs, the
+oracles in words, quantization per layer, the ORT bisection, refruntime's self-check and the
+reduced repro bundle (relative links).
+
+The layout is dagre's (@dagrejs/dagre, MIT; the layout library Netron uses), vendored in
+report_assets/ and inlined with the page's own script and style, so nothing is fetched. The data
+is one JSON object (report_data.py, ~165 bytes a node); the page draws it. Large models stay
+usable: past 400 nodes the graph starts with the first 150 nodes and the neighbourhood of the
+origins and strongest amplifiers, with controls to move through the topological order and to open
+a node's neighbours (at most 1,500 nodes laid out at once: about a second of dagre), and the
+table is paginated.
+"""
 from __future__ import annotations
 
 import html
+import json
 import math
+import os
+from importlib.resources import files
 
-import numpy as np
+from graphkit.verification import report_sections as sections
+from graphkit.verification.report_data import page_data
 
-from graphkit.verification.compare import Stats
-
-COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
-FLOOR = 1e-12  # zero error is drawn at this height on the log scale
-STYLE = ("<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
-         "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}"
-         "td:first-child,td:nth-child(2){text-align:left}tr.bad{background:#fde0e0}tr.ok{background:#eef8ee}"
-         ".verdict{font-size:20px;font-weight:bold}.pass{color:#2a7d2a}.mismatch,.error{color:#c62828}"
-         "pre{background:#f6f6f6;padding:8px}</style></head><body>")
+ASSETS = "report_assets"
+LEGEND = (("origin", "origin: computes differently on its own"),
+          ("amplifier", "amplifier: passes on (and grows) what it inherited; ×factor"),
+          ("out", "out of tolerance, not replayed"),
+          ("ok", "within tolerance"),
+          ("none", "not compared"))
 
 
-def render(report) -> str:
+def render(report, path: str | os.PathLike | None = None) -> str:
+    """The page. `path`: where it will be written, so the links to the reduced repro are relative
+    to its folder (without it, to the working directory, and the page fixes them when opened)."""
     e = html.escape
-    rows = []
-    for o in report.outputs:
-        s = o.stats
-        rows.append(f"<tr class='{'ok' if s.within else 'bad'}'><td>{e(o.name)}</td><td>{e(o.runtime)}</td>"
-                    f"<td>{_n(s.max_abs)}</td><td>{_n(s.max_rel)}</td><td>{_n(s.mean_abs)}</td>"
-                    f"<td>{s.cosine:.6f}</td><td>{100 * s.frac_out:.2f}%</td>"
-                    f"<td>{'ok' if s.within else 'MISMATCH ' + e(s.note)}</td></tr>")
-    for rt, msg in report.errors.items():
-        rows.append(f"<tr class='bad'><td></td><td>{e(rt)}</td><td colspan=6>ERROR: {e(msg)}</td></tr>")
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>graphkit verify: {e(report.model)}</title>",
-        STYLE,
-        f"<h1>graphkit verify</h1><p>model <code>{e(report.model)}</code>"
-        + (f" against <code>{e(report.against_model)}</code>" if report.against_model else "")
-        + f"; runtimes {e(', '.join(report.runtimes))} (baseline {e(report.baseline)}); "
-        f"tolerance {e(report.tolerance.describe())}</p>",
-        f"<p class='verdict {report.verdict}'>verdict: {report.verdict.upper()}</p>",
-        ("<h2>Outputs</h2><table><tr><th>output</th><th>runtime</th><th>max abs</th><th>max rel</th>"
-         "<th>mean abs</th><th>cosine</th><th>out of tol</th><th>status</th></tr>"),
-        *rows, "</table>",
-    ]
+    page_dir = os.path.dirname(os.path.abspath(path)) if path is not None else None
+    body = [sections.header(report), sections.summary(report), _nav(report)]
     if report.per_node is not None:
-        parts.append("<h2>Per-node max abs error (log scale, topological order)</h2>")
-        parts.append(chart(report))
-    if report.explanation:
-        parts.append(f"<h2>What happened inside the graph</h2><p>{e(report.explanation)}</p>")
-    if report.first_divergence:
-        fd = report.first_divergence
-        parts.append(f"<h2>Origin of divergence</h2><p>node <b>{e(fd['node'])}</b> ({e(fd['op'])}) at "
-                     f"position {fd['position']}, runtime(s) {e(', '.join(fd['runtimes']))}</p>")
-        detail = {k: fd[k] for k in ("attributes", "inputs", "outputs", "oracle") if fd.get(k)}
-        import json
-
-        parts.append(f"<pre>{e(json.dumps(detail, indent=2, default=str))}</pre>")
-    if report.quantization and report.quantization.get("layers"):
-        q = report.quantization
-        rows = "".join(f"<tr><td>{e(r['value'])}</td><td>{e(r['kind'])}</td><td>{_n(r.get('max_error_steps', '-'))}</td>"
-                       f"<td>{_n(r.get('mean_error_steps', '-'))}</td><td>{_n(r.get('sqnr_db', '-'))}</td></tr>"
-                       for r in q["layers"])
-        parts.append("<h2>Quantization error per layer</h2><table><tr><th>tensor</th><th>kind</th>"
-                     f"<th>max steps</th><th>mean steps</th><th>SQNR dB</th></tr>{rows}</table>"
-                     f"<p>costs most at: {e(', '.join(q.get('worst', [])))}</p>")
-    if report.reduced:
-        r = report.reduced
-        parts.append(f"<h2>Reduced</h2><p>{len(r['nodes'])} node(s) {e(str(r['nodes']))}: "
-                     f"{'reproduces' if r['reproduces'] else 'does not reproduce'} the mismatch"
-                     f"{' — ' + e(r['model_path']) if r.get('model_path') else ''}</p>")
-    for note in report.notes:
-        parts.append(f"<p><i>note: {e(note)}</i></p>")
+        body += [_graph_section(), sections.origins(report), sections.amplifiers(report), _table_section(),
+                 sections.outputs(report)]
+    else:
+        body += [sections.outputs(report),
+                 ("<h2 id='graph'>Graph</h2><p>Run with <code>--per-node</code> to see the model as a graph coloured "
+                  "by each node's own error, and the per-node table.</p>")]
+    body += [sections.oracles(report.oracle), sections.quantization(report.quantization),
+             sections.ort_bisect(report.ort_bisect), sections.self_check(report.self_check),
+             sections.reduced(report.reduced, page_dir, report.runtimes), sections.notes(report)]
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             f"<title>graphkit verify: {e(os.path.basename(str(report.model)))} — {report.verdict.upper()}</title>",
+             f"<style>{_asset('report.css')}</style></head><body>", *body]
+    if report.per_node is not None:
+        parts += [f"<script type='application/json' id='gk-data'>{_json(page_data(report))}</script>",
+                  f"<script>{_asset('dagre.min.js')}</script>", f"<script>{_asset('report.js')}</script>"]
     parts.append("</body></html>")
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
-def chart(report, width: int = 900, height: int = 320) -> str:
-    nodes = [nc for nc in report.per_node]
-    runtimes = sorted({rt for nc in nodes for rt in nc.stats})
-    left, right, top, bottom = 60, 20, 20, 40
-    n = max(len(nodes) - 1, 1)
-    errors = [s.error for nc in nodes for rt in runtimes if (s := nc.worst(rt)) is not None]
-    finite = [x for x in errors if math.isfinite(x) and x > 0]
-    lo = math.floor(math.log10(max(min(finite, default=FLOOR), FLOOR)))
-    atol = report.tolerance.for_float(np.dtype(np.float32)).atol or 1e-5
-    hi = math.ceil(math.log10(max(max(finite, default=1.0), atol * 10)))
-    hi = max(hi, lo + 1)
-
-    def x(i):
-        return left + (width - left - right) * i / n
-
-    def y(err):
-        v = math.log10(max(err, 10.0 ** lo)) if math.isfinite(err) else hi
-        return top + (height - top - bottom) * (hi - min(v, hi)) / (hi - lo)
-
-    svg = [(f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-            f"style='background:#fff;border:1px solid #ddd'>")]
-    for p in range(lo, hi + 1):
-        svg.append(f"<line x1='{left}' x2='{width - right}' y1='{y(10.0 ** p):.1f}' y2='{y(10.0 ** p):.1f}' "
-                   f"stroke='#eee'/><text x='{left - 6}' y='{y(10.0 ** p) + 4:.1f}' font-size='10' "
-                   f"text-anchor='end'>1e{p}</text>")
-    ya = y(atol)
-    svg.append(f"<line x1='{left}' x2='{width - right}' y1='{ya:.1f}' y2='{ya:.1f}' stroke='#999' "
-               f"stroke-dasharray='4 3'/><text x='{width - right}' y='{ya - 3:.1f}' font-size='10' "
-               f"text-anchor='end'>atol</text>")
-    for o in report.origins[:20]:
-        xo = x(o.comparison.position)
-        svg.append(f"<line x1='{xo:.1f}' x2='{xo:.1f}' y1='{top}' y2='{height - bottom}' stroke='#c62828' "
-                   f"stroke-width='1.5'><title>origin: {html.escape(o.comparison.info.label)} "
-                   f"({o.comparison.info.op}) [{html.escape(o.runtime)}]</title></line>")
-    for k, rt in enumerate(runtimes):
-        color = COLORS[k % len(COLORS)]
-        points = []
-        for nc in nodes:
-            s: Stats | None = nc.worst(rt)
-            if s is None:
-                continue
-            points.append(f"{x(nc.position):.1f},{y(s.error):.1f}")
-            label = html.escape(f"{nc.info.label} ({nc.info.op}) [{rt}] max_abs={s.max_abs:.3g}")
-            fill = color if s.within else "#000"
-            svg.append(f"<circle cx='{x(nc.position):.1f}' cy='{y(s.error):.1f}' r='2.5' fill='{fill}'>"
-                       f"<title>{label}</title></circle>")
-        svg.append(f"<polyline fill='none' stroke='{color}' stroke-width='1' points='{' '.join(points)}'/>")
-        svg.append(f"<text x='{left + 10 + 110 * k}' y='{height - 10}' font-size='12' fill='{color}'>"
-                   f"{html.escape(rt)}</text>")
-    svg.append(f"<text x='{width - right}' y='{height - 10}' font-size='11' text-anchor='end'>node position "
-               f"(0..{len(nodes) - 1}); red line: origin of divergence; black dot: out of tolerance</text>")
-    svg.append("</svg>")
-    return "".join(svg)
+def write(report, path: str | os.PathLike) -> str:
+    """Write the page to `path` (links relative to its folder). Returns the path."""
+    text = render(report, path)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return os.fspath(path)
 
 
-def _n(x) -> str:
-    return f"{x:.3g}" if isinstance(x, (int, float)) else str(x)
+def _nav(report) -> str:
+    links = []
+    if report.per_node is not None:
+        links += [("graph", "graph")]
+        if report.origins:
+            links.append(("origins", "origins"))
+        if report.amplifiers:
+            links.append(("amplifiers", "amplifiers"))
+        links.append(("per-node", "per-node table"))
+    links.append(("outputs", "outputs"))
+    for key, anchor, name in (("oracle", "oracle", "oracles"), ("quantization", "quantization", "quantization"),
+                              ("ort_bisect", "ort-bisect", "ORT bisect"), ("self_check", "self-check", "self-check"),
+                              ("reduced", "reduced", "reduced repro")):
+        if getattr(report, key) is not None and getattr(report, key) != {}:
+            links.append((anchor, name))
+    if report.notes:
+        links.append(("notes", "notes"))
+    return "<nav>" + "".join(f"<a href='#{a}'>{n}</a>" for a, n in links) + "</nav>"
+
+
+def _graph_section() -> str:
+    legend = "".join(f"<span><i class='pill st-{k}'></i>{html.escape(text)}</span>" for k, text in LEGEND)
+    return (
+        "<h2 id='graph'>The graph, coloured by each node's own error</h2>"
+        f"<div class='legend'>{legend}</div>"
+        "<div class='controls'><span id='gk-shown'></span><button id='gk-earlier'>200 earlier nodes</button>"
+        "<button id='gk-more'>200 more nodes</button><button id='gk-all'>show all</button>"
+        "<button id='gk-fit'>fit</button>"
+        " <span class='muted'>drag to pan, wheel to zoom; hover or click a node; +N: hidden neighbours</span></div>"
+        "<div class='graph-wrap'><svg id='gk-graph' xmlns='http://www.w3.org/2000/svg'>"
+        "<defs><marker id='gk-arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
+        "orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' fill='#666'/></marker></defs>"
+        "<g id='gk-viewport'></g></svg>"
+        "<aside id='gk-details'><p class='muted'>Hover over a node for its inputs, outputs and statistics per runtime; "
+        "click to keep it here.</p></aside></div>"
+        "<noscript><p>The graph and the per-node table need JavaScript.</p></noscript>"
+        "<h3>Error along the graph</h3><p class='muted'>Each compared node in topological order: its largest "
+        "normalized error (|a - e| / (atol + rtol |e|); at most 1 is within tolerance, log scale). Click to show "
+        "that node.</p><canvas id='gk-strip'></canvas>")
+
+
+def _table_section() -> str:
+    options = "".join(f"<option value='{k}'>{k}</option>" for k in ("origin", "amplifier", "out", "ok"))
+    return ("<h2 id='per-node'>Per-node table</h2><p class='muted'>One row per compared node; click a header to sort, "
+            "a row to show the node in the graph. Errors are the worst output's, against the baseline.</p>"
+            "<div class='controls'><input id='gk-filter' type='search' placeholder='filter by node or op' size='30'>"
+            f" status <select id='gk-status'><option value=''>any</option>{options}</select></div>"
+            "<div class='scroll'><table id='gk-table' class='num'><thead id='gk-thead'></thead><tbody id='gk-tbody'>"
+            "</tbody></table></div>"
+            "<div class='pager'><span id='gk-page'></span><button id='gk-prev'>previous</button>"
+            "<button id='gk-next'>next</button></div>")
+
+
+def _asset(name: str) -> str:
+    text = files("graphkit.verification").joinpath(ASSETS, name).read_text(encoding="utf-8")
+    return text.replace("</script", "<\\/script")
+
+
+def _json(data: dict) -> str:
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a non-finite number that escaped rounding: as a string, like the rest
+        text = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "\\u003c!--")
+
+
+def _finite(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
