@@ -6,11 +6,19 @@ any `..` component, and symlinks whose target leaves the folder are refused befo
 opened; so are a missing file, a folder, and a region past the end of the file. Every refusal is an
 `UnsafeExternalData` (a ValueError) whose message names the tensor and the location; callers turn
 it into their own error type (refruntime: ModelError, graphkit: LoadError).
+
+Memory: each data file is mapped read-only once per process, however many tensors (and sessions)
+read it; tensors are views of that one map (no copy, one file descriptor per file). The map is
+unmapped when the last view is gone. A resident page of a map counts in the process's RSS, and two
+maps of the same file count it twice; `release_pages(arrays)` drops the resident pages of views
+the caller will not read again soon (they stay in the page cache: a later read is a minor fault).
 """
 from __future__ import annotations
 
+import mmap
 import os
 import re
+import weakref
 from functools import cache
 
 import numpy as np
@@ -116,7 +124,8 @@ def external_region(proto: onnx.TensorProto, base_dir: str | None) -> tuple[str,
 
 def read_external(proto: onnx.TensorProto, base_dir: str | None) -> np.ndarray:
     """The array of an external tensor, read after every check (see module doc). Regular dtypes
-    are memory-mapped read-only (no copy); packed 4-/2-bit types are unpacked through onnx."""
+    are read-only views of the file's one shared map (no copy); packed 4-/2-bit types are
+    unpacked through onnx."""
     path, offset, length = external_region(proto, base_dir)
     dims = tuple(int(d) for d in proto.dims)
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(proto.data_type))
@@ -126,7 +135,7 @@ def read_external(proto: onnx.TensorProto, base_dir: str | None) -> np.ndarray:
     if length == 0:
         return np.zeros(dims, dtype=dtype)
     if proto.data_type not in _TWO_BIT and proto.data_type not in _FOUR_BIT:
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(count,)).reshape(dims)
+        return np.frombuffer(mapped_file(path), dtype=dtype, count=count, offset=offset).reshape(dims)
     with open(path, "rb") as f:
         f.seek(offset)
         raw = f.read(length)
@@ -134,23 +143,76 @@ def read_external(proto: onnx.TensorProto, base_dir: str | None) -> np.ndarray:
     return numpy_helper.to_array(inline)
 
 
-def inline_external_data(model: onnx.ModelProto, base_dir: str | None) -> onnx.ModelProto:
+# (real path, device, inode, size, mtime) -> the whole file as a read-only uint8 array over one
+# mmap, for as long as any view of it lives
+_MAPS: weakref.WeakValueDictionary[tuple, np.ndarray] = weakref.WeakValueDictionary()
+
+
+def mapped_file(path: str) -> np.ndarray:
+    """The file at `path` (already checked) as a read-only uint8 array over one shared mmap. A
+    file replaced since (another inode, size or mtime) gets a new map."""
+    st = os.stat(path)
+    key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    whole = _MAPS.get(key)
+    if whole is None:
+        with open(path, "rb") as f:  # the map keeps its own descriptor
+            whole = np.frombuffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+        _MAPS[key] = whole
+    return whole
+
+
+def release_pages(arrays) -> int:
+    """Drop the resident pages of those `arrays` that are views of a shared map (others are
+    skipped), so they stop counting in this process's RSS; the data stays in the page cache and
+    a later read maps it back. Returns the bytes released (0 where madvise does not exist)."""
+    maps = [(whole.ctypes.data, whole.nbytes, whole.base.obj) for whole in list(_MAPS.values())]
+    if not maps or not hasattr(mmap, "MADV_DONTNEED"):
+        return 0
+    released = 0
+    for arr in arrays:
+        if not isinstance(arr, np.ndarray) or not arr.nbytes:
+            continue
+        start = arr.__array_interface__["data"][0]
+        for base, size, mm in maps:
+            if base <= start and start + arr.nbytes <= base + size:
+                first = (start - base) // mmap.PAGESIZE * mmap.PAGESIZE
+                end = min(size, -(-(start - base + arr.nbytes) // mmap.PAGESIZE) * mmap.PAGESIZE)
+                mm.madvise(mmap.MADV_DONTNEED, first, end - first)
+                released += end - first
+                break
+    return released
+
+
+def inline_external_data(model: onnx.ModelProto, base_dir: str | None,
+                         keep_from: int | None = None) -> onnx.ModelProto:
     """A copy of `model` whose external tensors (in every graph, subgraphs included) are read
-    safely and stored inline; `model` itself is not touched. Raises UnsafeExternalData."""
+    safely and stored inline; `model` itself is not touched. Raises UnsafeExternalData.
+
+    With `keep_from`, the main graph's initializers of at least that many bytes stay external:
+    their references are checked all the same (safe location, file present and long enough) but
+    nothing is read, so the copy holds no weights and readers map them from `base_dir`."""
     if not has_external_data(model):
         return model
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    for t in _all_tensors(out.graph):
+    for t in out.graph.initializer:
         if t.data_location == _TP.EXTERNAL:
-            path, offset, length = external_region(t, base_dir)
-            with open(path, "rb") as f:
-                f.seek(offset)
-                raw = f.read(length)
-            del t.external_data[:]
-            t.data_location = _TP.DEFAULT
-            t.raw_data = raw
+            region = external_region(t, base_dir)
+            if keep_from is None or region[2] < keep_from:
+                _inline(t, *region)
+    for t in _nested_tensors(out.graph):
+        if t.data_location == _TP.EXTERNAL:
+            _inline(t, *external_region(t, base_dir))
     return out
+
+
+def _inline(t: onnx.TensorProto, path: str, offset: int, length: int) -> None:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        raw = f.read(length)
+    del t.external_data[:]
+    t.data_location = _TP.DEFAULT
+    t.raw_data = raw
 
 
 def has_external_data(model: onnx.ModelProto) -> bool:
@@ -159,6 +221,11 @@ def has_external_data(model: onnx.ModelProto) -> bool:
 
 def _all_tensors(graph: onnx.GraphProto):
     yield from graph.initializer
+    yield from _nested_tensors(graph)
+
+
+def _nested_tensors(graph: onnx.GraphProto):
+    """Tensors of node attributes, and every tensor of subgraphs."""
     for node in graph.node:
         for attr in node.attribute:
             if attr.HasField("t"):

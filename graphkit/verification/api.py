@@ -7,16 +7,26 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from graphkit.errors import UsageError
 from graphkit.verification.diagnose import diagnose
 from graphkit.verification.feeds import make_feeds
-from graphkit.verification.graph import parse_shape, topo_nodes, with_input_shapes
+from graphkit.verification.graph import (
+    PROTO_LIMIT,
+    external_bytes,
+    initializer_array,
+    inline_weights,
+    model_files,
+    parse_shape,
+    remember_file,
+    topo_nodes,
+    with_input_shapes,
+)
 from graphkit.verification.per_node import Progress, constant_values, unused_values
 from graphkit.verification.report import OutputComparison, Report
 from graphkit.verification.runtimes import RUNTIME_NAMES, Runtime, RuntimeFailure, make_runtime
 from graphkit.verification.tolerance import Tolerances, parse_tol
+from refruntime.validate import check_text
 
 
 def verify(model, runtimes: str | Sequence[str | Runtime] = ("ref", "ort"), inputs=None, seed: int = 0,
@@ -44,10 +54,18 @@ def verify(model, runtimes: str | Sequence[str | Runtime] = ("ref", "ort"), inpu
     bisect_ort: find which of onnxruntime's graph optimizers changes the outputs.
     strict: refruntime refuses models onnx's checker and type inference reject.
     """
+    with model_files():  # what _load remembers about files is forgotten when verify returns
+        return _verify(model, runtimes, inputs, seed, shapes, atol, rtol, tol, error_stat, per_node, oracle,
+                       against_model, module, reduce, bisect_ort, strict, progress)
+
+
+def _verify(model, runtimes, inputs, seed, shapes, atol, rtol, tol, error_stat, per_node, oracle, against_model,
+            module, reduce, bisect_ort, strict, progress) -> Report:
     tols = Tolerances(atol, rtol, error_stat, _per_value(tol))
     names = _runtime_names(runtimes, module, against_model is not None or bisect_ort)
     shapes = _shapes(shapes)
     proto, label = _load(model, "model")
+    check_text(proto)  # a malformed file (names that are not UTF-8) is bad input, whatever runtime loads it
     proto = with_input_shapes(proto, shapes)
     nodes = topo_nodes(proto.graph)  # a cycle is bad input: refused here, before any runtime runs
     feeds = make_feeds(proto, inputs, seed, shapes)
@@ -58,6 +76,7 @@ def verify(model, runtimes: str | Sequence[str | Runtime] = ("ref", "ort"), inpu
     try:
         if against_model is not None:
             against, against_label = _load(against_model, "against_model")
+            check_text(against)
             against = with_input_shapes(against, shapes)
             report = _verify_against(proto, label, nodes, against, against_label, names[0], feeds, tols,
                                      per_node, reduce, strict, show)
@@ -131,7 +150,8 @@ def _prepare(names, model, module, strict, report, show) -> list[Runtime]:
             continue
         show(f"preparing {name}")
         try:
-            live.append(make_runtime(name, model, module, strict=strict))
+            live.append(make_runtime(name, model if name in READ_WEIGHTS_FROM_FILE else inline_weights(model),
+                                     module, strict=strict))
         except RuntimeFailure as exc:
             report.errors[name] = str(exc)
     if not live:
@@ -173,8 +193,9 @@ def _self_check(report, ref: Runtime, feeds) -> None:
 def _verify_against(model, label, nodes, against, against_label, runtime, feeds, tols, per_node, reduce, strict,
                     show) -> Report:
     report = Report(label, [runtime], runtime, tols, against_model=against_label)
-    candidate = make_runtime(runtime, model, strict=strict)
-    reference = make_runtime(runtime, against, strict=strict)
+    weights = (lambda m: m) if runtime in READ_WEIGHTS_FROM_FILE else inline_weights
+    candidate = make_runtime(runtime, weights(model), strict=strict)
+    reference = make_runtime(runtime, weights(against), strict=strict)
     for rt in (candidate, reference):  # a runtime compared with itself: its fusions are not the question
         rt.compare_every_value()
     show(f"running {against_label} on {runtime}")
@@ -194,9 +215,11 @@ def _verify_against(model, label, nodes, against, against_label, runtime, feeds,
         diagnose(report, model, nodes, reference, [candidate], feeds, tols, show,
                  skip=constant_values(model.graph) | unused_values(model.graph), reduce=reduce, known=known,
                  against=against, against_nodes=against_nodes)
-        from graphkit.verification.quant_report import quantization_report
+        from graphkit.verification.quant_report import is_quantized, quantization_report
 
         show("quantization error per layer")
+        if is_quantized(model):  # it reads weights with onnx alone: give it protos holding them
+            model, against = inline_weights(model), inline_weights(against)
         report.quantization = quantization_report(model, against, candidate, reference, feeds)
     candidate.close()
     reference.close()
@@ -210,7 +233,13 @@ def _bisect(report, model, feeds, tols, show) -> None:
         return all(tols.compare(n, v, actual.get(n)).within for n, v in expected.items())
 
     show("bisecting onnxruntime's graph optimizers")
-    report.ort_bisect = bisect_ort(model, feeds, agree, progress=show)
+    size = model.ByteSize() + external_bytes(model)
+    if size > PROTO_LIMIT:  # its sessions are built from the model's bytes, weights inside
+        report.ort_bisect = {"optimizer": None, "optimizers": [], "level": None, "nodes": [], "created": [],
+                             "sessions": 0, "note": f"not bisected: with its weights the model is "
+                                                    f"{size / 2**30:.1f} GiB, above protobuf's 2 GiB limit"}
+        return
+    report.ort_bisect = bisect_ort(inline_weights(model), feeds, agree, progress=show)
 
 
 def _check_feeds(model: onnx.ModelProto, feeds: dict) -> None:
@@ -225,13 +254,16 @@ def _failures(errors: dict[str, str]) -> str:
 
 
 def _changed_initializers(model, against) -> list[str]:
+    from refruntime.external_data import release_pages
+
     mine = {t.name: t for t in model.graph.initializer}
     theirs = {t.name: t for t in against.graph.initializer}
     changed = []
-    for name in sorted(set(mine) & set(theirs)):
-        a, b = numpy_helper.to_array(mine[name]), numpy_helper.to_array(theirs[name])
+    for name in sorted(set(mine) & set(theirs)):  # one pair at a time; mapped pages released after
+        a, b = initializer_array(model, mine[name]), initializer_array(against, theirs[name])
         if a.shape != b.shape or not np.array_equal(a, b):
             changed.append(name)
+        release_pages((a, b))
     produced = {n for node in against.graph.node for n in node.output}
     replaced = sorted(n for n in set(mine) - set(theirs) if n in produced)
     notes = []
@@ -281,7 +313,17 @@ def _shapes(shapes) -> dict[str, tuple[int, ...]]:
     return dict(parse_shape(s) for s in shapes)
 
 
+# Runtimes that read a model's weights from its file (the others get a proto with them inside).
+READ_WEIGHTS_FROM_FILE = frozenset({"ref", "ref64", "ref-spec", "ort", "ort-noopt", "module"})
+# Initializers at least this large stay in their file; smaller ones (shapes, scales, norms) are read
+# into the proto, where every graph analysis can see them.
+WEIGHT_BYTES = 1 << 16
+
+
 def _load(model, what: str) -> tuple[onnx.ModelProto, str]:
+    """(proto, label). A path gives a proto without its weights: initializers of WEIGHT_BYTES or
+    more stay external-data references, checked here (relative, no '..', no symlink leaving the
+    folder, file long enough) and read later from the file by the runtimes, memory-mapped."""
     if isinstance(model, onnx.ModelProto):
         return model, model.graph.name or "<model>"
     if isinstance(model, (str, os.PathLike)):
@@ -298,7 +340,8 @@ def _load(model, what: str) -> tuple[onnx.ModelProto, str]:
         if not proto.HasField("graph"):
             raise LoadError(f"{path}: not an ONNX model (no graph)")
         try:  # external data through the same safety checks as gk.load and Session
-            return inline_external_data(proto, os.path.dirname(os.path.abspath(path))), path
+            proto = inline_external_data(proto, os.path.dirname(os.path.abspath(path)), keep_from=WEIGHT_BYTES)
         except UnsafeExternalData as exc:
             raise LoadError(f"{path}: {exc}") from None
+        return remember_file(proto, path), path
     raise UsageError(f"{what} must be a path or an onnx.ModelProto, got {type(model).__name__}")

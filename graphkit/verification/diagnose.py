@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 
 import onnx
-from onnx import numpy_helper
 
 from graphkit.verification.compare import array_summary
 from graphkit.verification.findings import explain, split
-from graphkit.verification.graph import NodeInfo
+from graphkit.verification.graph import NodeInfo, initializer_array
 from graphkit.verification.per_node import compare_per_node, origin_inputs
 from graphkit.verification.reduce import ValueSource, reduce_mismatch
 from graphkit.verification.replay import NodeReplay, replay_diverging
@@ -59,7 +58,7 @@ def _first_divergence(model, first: NodeReplay, origins: list[NodeReplay], basel
             inputs = origin_inputs(model, baseline, feeds, info)
         else:  # the node's own initializers, and the reference run's values for the rest
             own = {t.name: t for t in model.graph.initializer}
-            inputs = {n: numpy_helper.to_array(own[n]) for n in info.inputs if n in own}
+            inputs = {n: initializer_array(model, own[n]) for n in info.inputs if n in own}
             inputs.update(ValueSource(against, baseline, feeds).get([n for n in info.inputs if n not in own]))
     except (RuntimeFailure, KeyError):
         inputs = {}

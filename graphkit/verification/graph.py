@@ -1,9 +1,20 @@
-"""Small ModelProto helpers for verification: topology, value names, input shapes, extraction.
+"""Small ModelProto helpers for verification: topology, value names, input shapes, extraction,
+and where a model's weights live.
 
 Everything here works on plain onnx protos (no graphkit IR needed) and never mutates its argument.
+
+Weights on disk: a model verify loads from a file keeps its large initializers as external-data
+references, so the proto stays small (an LLM's is tens of kB, whatever its weights weigh). The file
+it came from is remembered here, by the proto's identity, while a `model_files()` scope lasts
+(gk.verify opens one); runtimes map the weights from there through refruntime.external_data's
+checks, `initializer_array` reads one of them, and `extract_nodes` copies only the weights of the
+nodes it extracts.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +80,74 @@ def copy_model(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+PROTO_LIMIT = 2**31 - 1  # protobuf refuses to serialize a message above this (2 GiB)
+
+# id(proto) -> (proto, path of the .onnx file its external data is relative to)
+_MODEL_FILES: dict[int, tuple[onnx.ModelProto, str]] = {}
+
+
+@contextmanager
+def model_files() -> Iterator[None]:
+    """Forget, on the way out, every model file remembered inside."""
+    before = set(_MODEL_FILES)
+    try:
+        yield
+    finally:
+        for key in set(_MODEL_FILES) - before:
+            del _MODEL_FILES[key]
+
+
+def remember_file(model: onnx.ModelProto, path: str) -> onnx.ModelProto:
+    """Note that `model`'s external data is relative to the folder of `path` (the file it was
+    loaded from, its references already checked). Returns `model`."""
+    _MODEL_FILES[id(model)] = (model, os.path.abspath(path))
+    return model
+
+
+def model_file(model) -> str | None:
+    """The file `model` was loaded from when its weights are still there, else None."""
+    entry = _MODEL_FILES.get(id(model))
+    return entry[1] if entry is not None and entry[0] is model else None
+
+
+def has_external_weights(model: onnx.ModelProto) -> bool:
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+
+
+def external_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the main-graph initializers left in their file."""
+    from refruntime.external_data import storage_nbytes
+
+    total = 0
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            length = next((e.value for e in t.external_data if e.key == "length"), None)
+            total += int(length) if length is not None else storage_nbytes(t.data_type, int(np.prod(t.dims)))
+    return total
+
+
+def initializer_array(model: onnx.ModelProto, tensor: onnx.TensorProto) -> np.ndarray:
+    """One initializer of `model` as an array: an external one is a read-only view of its file's
+    map (refruntime's checks and header validation apply; a failure is a ModelError)."""
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return numpy_helper.to_array(tensor)
+    from refruntime.plan import tensor_to_array
+
+    path = model_file(model)
+    return tensor_to_array(tensor, os.path.dirname(path) if path else "", what="initializer")
+
+
+def inline_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with every weight inside the proto (a copy when some were on disk): for consumers
+    that read initializers with onnx alone (torch, onnx.reference, ORT bisection)."""
+    path = model_file(model)
+    if path is None or not has_external_weights(model):
+        return model
+    from refruntime.external_data import inline_external_data
+
+    return inline_external_data(model, os.path.dirname(path))
+
+
 def initializer_names(graph: onnx.GraphProto) -> set[str]:
     return {t.name for t in graph.initializer} | {t.values.name for t in graph.sparse_initializer}
 
@@ -121,10 +200,14 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
 
 
 def with_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]] | None) -> onnx.ModelProto:
-    """Copy of `model` whose data inputs declare `shapes`; stale intermediate shapes are dropped."""
+    """Copy of `model` whose data inputs declare `shapes`; stale intermediate shapes are dropped.
+    The copy reads its weights from the same file as `model`, if any."""
     if not shapes:
         return model
+    path = model_file(model)
     model = copy_model(model)
+    if path:
+        remember_file(model, path)
     graph = model.graph
     by_name = {vi.name: vi for vi in data_inputs(graph)}
     for name, shape in shapes.items():
@@ -147,7 +230,8 @@ def with_input_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]
 
 def with_outputs(model: onnx.ModelProto, names: list[str], types: dict[str, int] | None = None,
                  keep_original: bool = True) -> onnx.ModelProto:
-    """Copy of `model` that also (or only) returns `names` as graph outputs."""
+    """Copy of `model` that also (or only) returns `names` as graph outputs. (Not remembered as
+    reading its weights from `model`'s file: ORT's adapter, its one user, points at the folder.)"""
     out = copy_model(model)
     existing = [vi.name for vi in out.graph.output]
     if not keep_original:
@@ -165,7 +249,8 @@ def with_outputs(model: onnx.ModelProto, names: list[str], types: dict[str, int]
 
 def extract_nodes(model: onnx.ModelProto, nodes: list[NodeInfo], values: dict[str, np.ndarray]) -> onnx.ModelProto:
     """A standalone model of `nodes`; every value they read that they do not produce becomes a
-    graph input (initializers stay initializers). `values` gives the inputs' dtypes and shapes."""
+    graph input (initializers stay initializers, copied inside the new proto even when `model`
+    reads them from disk). `values` gives the inputs' dtypes and shapes."""
     graph = model.graph
     produced = {n for info in nodes for n in info.outputs}
     inits = {t.name: t for t in graph.initializer}
@@ -176,7 +261,10 @@ def extract_nodes(model: onnx.ModelProto, nodes: list[NodeInfo], values: dict[st
                 continue
             seen.add(name)
             if name in inits and name not in values:
-                used_inits.append(inits[name])
+                tensor = inits[name]
+                if tensor.data_location == onnx.TensorProto.EXTERNAL:  # copies this one weight only
+                    tensor = numpy_helper.from_array(initializer_array(model, tensor), name)
+                used_inits.append(tensor)
                 continue
             value = values.get(name)
             if value is None:

@@ -29,10 +29,18 @@ CHUNK_BYTES = 256 << 20
 
 
 class Progress:
-    """Progress on stderr, only once a run has taken more than `after` seconds."""
+    """Progress on stderr, once a run has taken more than `after` seconds, only where someone
+    watches: `enabled=True` writes only when stderr is a terminal (one line rewritten with `\\r`),
+    `enabled="always"` (the CLI's --progress) writes anyway (plain lines when stderr is not a
+    terminal), False never."""
 
-    def __init__(self, enabled: bool = True, after: float = 2.0):
-        self.enabled, self.after = enabled, after
+    def __init__(self, enabled: bool | str = True, after: float = 2.0):
+        import sys
+
+        tty = _isatty(sys.stderr)
+        self.enabled = bool(enabled) and (tty or enabled == "always")
+        self.rewrite = tty
+        self.after = after
         self.start = time.monotonic()
         self.last = 0.0
         self.shown = False
@@ -46,14 +54,24 @@ class Progress:
         import sys
 
         self.last, self.shown = now, True
-        sys.stderr.write(f"\r[verify {now - self.start:5.1f}s] {message[:100]:<100}")
+        if self.rewrite:
+            sys.stderr.write(f"\r[verify {now - self.start:5.1f}s] {message[:100]:<100}")
+        else:
+            sys.stderr.write(f"[verify {now - self.start:5.1f}s] {message[:100]}\n")
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.shown:
+        if self.shown and self.rewrite:
             import sys
 
             sys.stderr.write("\n")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
 
 
 @dataclass
@@ -174,7 +192,7 @@ def compare_per_node(nodes: list[NodeInfo], baseline: Runtime, others: list[Runt
 
 def origin_inputs(model: onnx.ModelProto, baseline: Runtime, feeds: dict, info: NodeInfo) -> dict[str, np.ndarray]:
     """The values the baseline fed to one node (one capture run for the non-constant ones)."""
-    from onnx import numpy_helper
+    from graphkit.verification.graph import initializer_array
 
     inits = {t.name: t for t in model.graph.initializer}
     values, needed = {}, []
@@ -182,7 +200,7 @@ def origin_inputs(model: onnx.ModelProto, baseline: Runtime, feeds: dict, info: 
         if name in feeds:
             values[name] = feeds[name]
         elif name in inits:
-            values[name] = numpy_helper.to_array(inits[name])
+            values[name] = initializer_array(model, inits[name])  # a weight left in its file too
         else:
             needed.append(name)
     if needed:

@@ -10,10 +10,10 @@ import os
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from graphkit.verification.feeds import save_feeds
-from graphkit.verification.graph import NodeInfo, elem_types, extract_nodes
+from graphkit.verification.graph import PROTO_LIMIT, NodeInfo, elem_types, extract_nodes, initializer_array
 from graphkit.verification.runtimes import Runtime, RuntimeFailure, make_runtime
 from graphkit.verification.tolerance import Tolerances
 
@@ -37,8 +37,8 @@ class ValueSource:
         for n in names:
             if n in self.feeds:
                 out[n] = np.asarray(self.feeds[n])
-            elif n in self.inits:
-                out[n] = numpy_helper.to_array(self.inits[n])
+            elif n in self.inits:  # a weight left in its file is read from there
+                out[n] = initializer_array(self.model, self.inits[n])
             else:
                 out[n] = self._declared(n, self.cache[n])
         return out
@@ -146,9 +146,15 @@ def _save(out_dir: str, reduced: onnx.ModelProto, feeds: dict, against: onnx.Mod
     os.makedirs(out_dir, exist_ok=True)
     model_path = os.path.join(out_dir, "reduced.onnx")
     inputs_path = os.path.join(out_dir, "reduced_inputs.npz")
-    onnx.save(reduced, model_path)
+    _save_model(reduced, model_path)
     save_feeds(inputs_path, feeds)
     result["model_path"], result["inputs_path"] = model_path, inputs_path
     if against is not None:
         result["against_path"] = os.path.join(out_dir, "reduced_against.onnx")
-        onnx.save(against, result["against_path"])
+        _save_model(against, result["against_path"])
+
+
+def _save_model(model: onnx.ModelProto, path: str) -> None:
+    """One file, or its weights beside it when they pass protobuf's 2 GiB limit (a few LLM layers)."""
+    big = model.ByteSize() > PROTO_LIMIT
+    onnx.save(model, path, save_as_external_data=big, location=os.path.basename(path) + ".data" if big else None)

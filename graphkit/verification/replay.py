@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 
 from graphkit.verification.compare import Stats, compare
-from graphkit.verification.graph import NodeInfo, extract_nodes, initializer_names
+from graphkit.verification.graph import NodeInfo, extract_nodes, initializer_array, initializer_names
 from graphkit.verification.per_node import NodeComparison
 from graphkit.verification.runtimes import Runtime, RuntimeFailure
 from graphkit.verification.tolerance import Tolerances
@@ -150,15 +150,13 @@ def _scales(comparisons: list[NodeComparison]) -> dict[str, float]:
 
 
 def _fetch(model: onnx.ModelProto, baseline: Runtime, feeds: dict, names: list[str]) -> dict:
-    from onnx import numpy_helper
-
     inits = {t.name: t for t in model.graph.initializer}
     values, missing = {}, []
     for n in names:
         if n in feeds:
             values[n] = np.asarray(feeds[n])
-        elif n in inits:
-            values[n] = numpy_helper.to_array(inits[n])
+        elif n in inits:  # a weight left in its file is read from there
+            values[n] = initializer_array(model, inits[n])
         else:
             missing.append(n)
     if missing:

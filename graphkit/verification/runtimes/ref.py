@@ -1,13 +1,33 @@
 """refruntime's Session as a verification runtime: `ref`, and its oracles `ref64` (float64
-throughout) and `ref-spec` (each op in float64, rounded to its declared type)."""
+throughout) and `ref-spec` (each op in float64, rounded to its declared type).
+
+A model whose weights are still in their file (graph.model_file) is handed to the Session with
+that file's path, so the weights are memory-mapped, never copied. Verification runs other runtimes
+in the same process, which map (ORT) or repack the same weights themselves, and a mapped page
+counts in the RSS of each mapping; so after each run, and after each node of a streaming run, the
+pages of the weights just read are released (`refruntime.external_data.release_pages`): they stay
+in the page cache, and the next run maps them back with minor faults.
+"""
 from __future__ import annotations
 
 import onnx
 
 from graphkit.errors import GraphkitError
+from graphkit.verification.graph import model_file
 from graphkit.verification.runtimes.base import Runtime, RuntimeFailure, _first_line
 
 PRECISIONS = {"ref": "native", "ref64": "float64", "ref-spec": "spec"}
+
+
+class _ModelFile:
+    """A proto without its weights and the file they are relative to, in the shape Session takes
+    a graphkit Model (`to_proto()`, `source_path`)."""
+
+    def __init__(self, proto: onnx.ModelProto, path: str):
+        self.proto, self.source_path = proto, path
+
+    def to_proto(self) -> onnx.ModelProto:
+        return self.proto
 
 
 class RefRuntime(Runtime):
@@ -20,8 +40,10 @@ class RefRuntime(Runtime):
         from refruntime import Session
 
         self.precision, self.strict = precision, strict
+        path = model_file(model)
         try:
-            self.session = Session(model, precision=precision, strict=strict)
+            self.session = Session(model if path is None else _ModelFile(model, path), precision=precision,
+                                   strict=strict)
         except Exception as exc:
             raise RuntimeFailure(name, f"{type(exc).__name__}: {_first_line(exc)}") from exc
 
@@ -29,11 +51,17 @@ class RefRuntime(Runtime):
         return RefRuntime(self.name, model, self.precision, self.strict)
 
     def _run(self, feeds, names):
+        from refruntime.external_data import release_pages
+
         if names is None:
-            return self.session.run(feeds)
+            try:
+                return self.session.run(feeds)
+            finally:
+                release_pages(self.session.plan.initializers.values())
         wanted, got = set(names), {}
 
         def after(step, inputs, outputs):
+            release_pages(inputs)
             for name, value in zip(step.outputs, outputs):
                 if name in wanted:
                     got[name] = value
@@ -43,7 +71,10 @@ class RefRuntime(Runtime):
         return got
 
     def stream(self, feeds, names, callback):
+        from refruntime.external_data import release_pages
+
         def after(step, inputs, outputs):
+            release_pages(inputs)
             for name, value in zip(step.outputs, outputs):
                 if name in names:
                     callback(name, value)
