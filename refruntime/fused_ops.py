@@ -142,6 +142,22 @@ class FusedConv:
         return (y,)
 
 
+def matmul_bias(matmul, add, bias: np.ndarray, bias_first: bool):
+    """MatMul -> Add of a constant bias (every transformer projection): the bias added in place to
+    MatMul's fresh output, one step and one array fewer. Bitwise the unfused result: the same
+    elementwise addition in the same dtype (IEEE addition commutes). Any other case (a bias that
+    would broadcast the product up, another dtype) adds as the unfused Add would."""
+    def run(a, b):
+        (y,) = matmul.run(a, b)
+        if (isinstance(y, np.ndarray) and y.dtype == bias.dtype and y.ndim >= bias.ndim
+                and all(d == 1 or d == e for d, e in zip(bias.shape[::-1], y.shape[::-1]))):
+            np.add(y, bias, out=y)
+            return (y,)
+        return add.run(bias, y) if bias_first else add.run(y, bias)
+
+    return run
+
+
 def gemm_relu(gemm):
     def run(a, b, c=None):
         (y,) = gemm.run(a, b, c)[:1]

@@ -76,8 +76,9 @@ def compile_program(plan) -> Program | None:
     """The Program of `plan`, or None when the plan must run through the dict loop."""
     if plan.outer_names or any(getattr(s.kernel, "needs_scope", False) for s in plan.steps):
         return None
-    units, fused_outputs = _fuse(plan)
-    units, precomputed = _precompute(plan, units)
+    single_steps = [(step, _direct_call(step.kernel), step.inputs, step.outputs) for step in plan.steps]
+    remaining, precomputed = _precompute(plan, single_steps)
+    units, fused_outputs = _fuse(plan, [unit[0] for unit in remaining], precomputed)
     slots: dict[str, int] = {"": NONE_SLOT}
 
     def slot(name: str) -> int:
@@ -173,16 +174,18 @@ def _remembering(guard):
 
 
 # --- fusion ----------------------------------------------------------------------------------
-def _fuse(plan):
-    """Units (step, run, input names, output names): the plan's steps, chains fused; and
-    {fused step's output name: description}."""
-    from refruntime.fused_ops import gemm_relu
+def _fuse(plan, steps, precomputed: dict):
+    """Units (step, run, input names, output names): `steps` (the plan's steps but those computed
+    at compile time) with chains fused; and {fused step's output name: description}. Constants
+    are the initializers that are not graph inputs and the `precomputed` values."""
+    from refruntime.fused_ops import gemm_relu, matmul_bias
     from refruntime.ops.op_conv import Conv
     from refruntime.ops.op_gemm import Gemm
+    from refruntime.ops.op_mat_mul import MatMul
     from refruntime.plan import node_reads
 
     readers: dict[str, list] = {}
-    for step in plan.steps:
+    for step in steps:
         for name in node_reads(step.node):
             readers.setdefault(name, []).append(step)
     graph_outputs = set(plan.output_names)
@@ -191,7 +194,7 @@ def _fuse(plan):
     def constant(name: str):
         if name and name in plan.initializers and name not in graph_inputs:
             return plan.initializers[name]
-        return None
+        return precomputed.get(name) if name else None
 
     def only_reader(name: str):
         """The one step reading `name`, if it is not a graph output and that step can join a chain."""
@@ -202,10 +205,10 @@ def _fuse(plan):
             return None
         return users[0]
 
-    producer = {name: step.index for step in plan.steps for name in step.outputs if name}
+    producer = {name: step.index for step in steps for name in step.outputs if name}
     units, fused, absorbed = [], {}, set()
     deferred: dict[int, tuple] = {}  # fused units that read a residual: emitted at their Add's place
-    for step in plan.steps:
+    for step in steps:
         if step.index in deferred:
             units.append(deferred.pop(step.index))
             continue
@@ -220,6 +223,15 @@ def _fuse(plan):
             if nxt is not None and nxt.node.op_type == "Relu" and not nxt.is_fallback and nxt.node.domain in ("", "ai.onnx"):
                 units.append((step, gemm_relu(kernel), step.inputs, nxt.outputs[:1]))
                 fused[nxt.outputs[0]] = f"Gemm {step.label} -> Relu {nxt.label}"
+                absorbed.update((step.index, nxt.index))
+                continue
+        if single and type(kernel) is MatMul:
+            nxt = only_reader(step.outputs[0])
+            bias = _constant_addend(nxt, step.outputs[0], constant)
+            if bias is not None:
+                value, first = bias
+                units.append((step, matmul_bias(kernel, nxt.kernel, value, first), step.inputs, nxt.outputs[:1]))
+                fused[nxt.outputs[0]] = f"MatMul {step.label} -> Add {nxt.label}"
                 absorbed.update((step.index, nxt.index))
                 continue
         found = None
@@ -238,6 +250,17 @@ def _fuse(plan):
             continue
         units.append((step, _direct_call(kernel), step.inputs, step.outputs))
     return units, fused
+
+
+def _constant_addend(step, value: str, constant):
+    """(bias, bias comes first) when `step` is a plain default-domain Add of `value` and a constant."""
+    if step is None or step.node.op_type != "Add" or step.node.domain not in ("", "ai.onnx") or step.is_fallback:
+        return None
+    if len(step.inputs) != 2 or value not in step.inputs or step.inputs[0] == step.inputs[1]:
+        return None
+    first = step.inputs[0] != value
+    bias = constant(step.inputs[0] if first else step.inputs[1])
+    return None if bias is None else (bias, first)
 
 
 def _direct_call(kernel):

@@ -468,3 +468,29 @@ def test_straight_line_program_equals_the_loop_and_names_a_failing_node():
     with pytest.raises(KernelError, match=r"node 'mm' \(MatMul\).*inner dimensions 3 and 4"):
         s.run({"a": np.ones((2, 3), np.float32), "b": np.ones((4, 2), np.float32)})
     assert s.plan.program.straight
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("bias_shape, bias_first", [((8,), False), ((8,), True), ((3, 1, 8), False)])
+def test_matmul_then_constant_bias_is_fused_and_bitwise_the_unfused_result(dtype, bias_shape, bias_first):
+    """A bias that would broadcast the product up ((3, 1, 8) against (5, 8)) is added as Add does."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from refruntime import Session
+
+    rng = np.random.default_rng(0)
+    elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.FLOAT16
+    w = numpy_helper.from_array(rng.standard_normal((16, 8)).astype(dtype), "w")
+    b = numpy_helper.from_array(rng.standard_normal(bias_shape).astype(dtype), "b")
+    add = ["b", "mm"] if bias_first else ["mm", "b"]
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["mm"], name="proj"), helper.make_node("Add", add, ["y"], name="bias")],
+        "g", [helper.make_tensor_value_info("x", elem, [5, 16])], [helper.make_tensor_value_info("y", elem, None)],
+        [w, b]), opset_imports=[helper.make_opsetid("", 17)])
+    session = Session(model)
+    x = rng.standard_normal((5, 16)).astype(dtype)
+    fused = session.run({"x": x})["y"]
+    assert session.plan.program.fused == ["MatMul proj -> Add bias"]
+    unfused = session.run({"x": x}, after=lambda *a: None)["y"]
+    assert fused.dtype == unfused.dtype == dtype and fused.shape == unfused.shape
+    np.testing.assert_array_equal(fused, unfused)
