@@ -3,6 +3,7 @@
     python tools/bench_graphkit.py                      # every part below, in this order
     python tools/bench_graphkit.py --chain --others     # only (1), with onnx-ir and onnx-graphsurgeon too
     python tools/bench_graphkit.py --zoo --repeat 5     # only (2); --memory (3), --big-save (4)
+    python tools/bench_graphkit.py --exports            # only (5); --exports-dir DIR keeps the exports
 
 (1) Synthetic chains (tools/bench_graphkit_io.py: Add/Relu with 4-float initializers, a dead Relu
     every 10 nodes): gk.load + prune + toposort + gk.save at 10k and 100k nodes, wall and CPU, best
@@ -12,13 +13,20 @@
     (identity elimination, unused nodes, duplicate initializers, CSE, toposort) and
     onnx-graphsurgeon (cleanup, toposort: it has no deduplication) -- ~15-25 s each at 100k.
 (2) The onnx package's light zoo: node count after `gk.simplify` next to onnxsim's
-    (`onnxsim.simplify`) and onnx-graphsurgeon's (`fold_constants().cleanup()`), and the time of each
+    (`onnxsim.simplify`), onnxslim's (`onnxslim.slim`; "not installed" when it is absent: it is no
+    dependency of the project) and onnx-graphsurgeon's (`fold_constants().cleanup()`), and the time of each
     (load to simplified model in memory, best of --repeat, interleaved). graphkit runs at
     --size-limit (default 1.5e9 = onnxsim's own tensor_size_threshold, so all three may materialize
     the same tensors) and at its library default 1e8 (column gk@1e8). Targets: count <= onnxsim's
     and time < graphsurgeon's on every model.
 (3) Peak RSS loading a model with ~1 GiB of external weights, gk vs onnx (tools/bench_graphkit_memory.py).
 (4) gk.save of ~2.1 GiB of in-memory weights: automatic external data above protobuf's 2 GiB limit.
+(5) Transformer and OCR exports (tests/graphkit/test_passes_transformers.py builds them: tiny BERT,
+    GPT-2, ViT, Whisper encoder from transformers configs, and a Conv + BiLSTM + Linear OCR model,
+    each by torch's TorchScript and torch.export exporters): nodes and seconds of graphkit, onnxsim
+    and onnxslim side by side (load to simplified model in memory, best of --repeat, interleaved),
+    and onnxruntime's outputs before/after graphkit at two input sizes. Targets: nodes <=
+    min(onnxsim, onnxslim) and time < both on every model. Exporting takes a minute or two.
 
 `graphkit_summary_rows()` runs (1) and (2) (and optionally (3)) and returns one row per target, for
 other tools (tools/bench_runtime.py --graphkit) to print with `format_summary`.
@@ -192,6 +200,25 @@ def _onnxsim(path: str) -> int:
     return len(simplified.graph.node) if ok else -1
 
 
+def _onnxslim(path: str) -> int:
+    import onnxslim
+
+    return len(onnxslim.slim(onnx.load(path)).graph.node)
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _cell(value, width: int, fmt: str = "") -> str:
+    """A table cell: a number, or "not installed" squeezed into the column."""
+    if value is None:
+        return f"{'n/a':>{width}}"
+    return f"{value:>{width}{fmt}}"
+
+
 def _graphsurgeon(path: str) -> int:
     import onnx_graphsurgeon as gs
     from onnx_graphsurgeon.logger import G_LOGGER
@@ -217,8 +244,11 @@ def bench_zoo(repeat: int, size_limit: float, quiet: bool = False) -> list[dict]
     names = sorted(f[:-5] for f in os.listdir(LIGHT_DIR) if f.endswith(".onnx"))
     say(f"\n(2) light zoo: node count and seconds (load to simplified model in memory; best of {repeat}, "
         f"tools interleaved); graphkit at --size-limit {size_limit:g} and at its default 1e8")
-    head = (f"{'model':<20} {'orig':>5} {'gk':>5} {'gk@1e8':>6} {'onnxsim':>7} {'gs':>5}   "
-            f"{'gk s':>6} {'onnxsim s':>9} {'gs s':>6} {'gs/gk':>6}")
+    slim = _installed("onnxslim")
+    if not slim:
+        say("onnxslim: not installed (its columns show n/a; `pip install onnxslim` in a scratch folder to compare)")
+    head = (f"{'model':<20} {'orig':>5} {'gk':>5} {'gk@1e8':>6} {'onnxsim':>7} {'onnxslim':>8} {'gs':>5}   "
+            f"{'gk s':>6} {'onnxsim s':>9} {'onnxslim s':>10} {'gs s':>6} {'gs/gk':>6}")
     say(head)
     say("-" * len(head))
     rows = []
@@ -230,23 +260,30 @@ def bench_zoo(repeat: int, size_limit: float, quiet: bool = False) -> list[dict]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for _ in range(repeat):
-                for tool, fn in (("gk", lambda p=path: _graphkit(p, size_limit)), ("onnxsim", lambda p=path: _onnxsim(p)),
-                                 ("gs", lambda p=path: _graphsurgeon(p))):
+                tools = [("gk", lambda p=path: _graphkit(p, size_limit)), ("onnxsim", lambda p=path: _onnxsim(p)),
+                         ("gs", lambda p=path: _graphsurgeon(p))]
+                if slim:
+                    tools.append(("onnxslim", lambda p=path: _onnxslim(p)))
+                for tool, fn in tools:
                     result, wall, _ = _timed(fn)
                     if tool not in times or wall < times[tool][1]:
                         times[tool] = (result, wall)
         (gk_n, report), gk_t = times["gk"]
         gk_default, default_report = _graphkit(path, 1e8)
         refused = [n for n in default_report.all_notes() if n.get("kind") == "too_large"]
+        slim_n, slim_t = times.get("onnxslim", (None, None))
         row = {"model": name, "orig": orig, "gk": gk_n, "gk_default": gk_default, "onnxsim": times["onnxsim"][0],
-               "gs": times["gs"][0], "gk_s": gk_t, "onnxsim_s": times["onnxsim"][1], "gs_s": times["gs"][1],
-               "iterations": report.iterations, "refused_at_default": refused}
+               "onnxslim": slim_n, "gs": times["gs"][0], "gk_s": gk_t, "onnxsim_s": times["onnxsim"][1],
+               "onnxslim_s": slim_t, "gs_s": times["gs"][1], "iterations": report.iterations,
+               "refused_at_default": refused}
         rows.append(row)
-        say(f"{name:<20} {orig:>5} {gk_n:>5} {gk_default:>6} {row['onnxsim']:>7} {row['gs']:>5}   "
-            f"{gk_t:>6.3f} {row['onnxsim_s']:>9.3f} {row['gs_s']:>6.3f} {row['gs_s'] / gk_t:>6.2f}")
+        say(f"{name:<20} {orig:>5} {gk_n:>5} {gk_default:>6} {row['onnxsim']:>7} {_cell(slim_n, 8)} {row['gs']:>5}   "
+            f"{gk_t:>6.3f} {row['onnxsim_s']:>9.3f} {_cell(slim_t, 10, '.3f')} {row['gs_s']:>6.3f} "
+            f"{row['gs_s'] / gk_t:>6.2f}")
     total = {k: sum(r[k] for r in rows) for k in ("gk_s", "onnxsim_s", "gs_s")}
-    say(f"{'total time':<20} {'':>5} {'':>5} {'':>6} {'':>7} {'':>5}   "
-        f"{total['gk_s']:>6.2f} {total['onnxsim_s']:>9.2f} {total['gs_s']:>6.2f}")
+    slim_total = sum(r["onnxslim_s"] for r in rows) if slim else None
+    say(f"{'total time':<20} {'':>5} {'':>5} {'':>6} {'':>7} {'':>8} {'':>5}   "
+        f"{total['gk_s']:>6.2f} {total['onnxsim_s']:>9.2f} {_cell(slim_total, 10, '.2f')} {total['gs_s']:>6.2f}")
     worse = [r["model"] for r in rows if r["gk"] > r["onnxsim"]]
     worse_default = [r["model"] for r in rows if r["gk_default"] > r["onnxsim"]]
     slower = [r["model"] for r in rows if r["gk_s"] >= r["gs_s"]]
@@ -263,6 +300,106 @@ def bench_zoo(repeat: int, size_limit: float, quiet: bool = False) -> list[dict]
                     f"larger file; with --size-limit 1.5e9 graphkit matches onnxsim's count.")
     say(f"faster than onnx-graphsurgeon on every model: {not slower}"
         f"{'' if not slower else ' (not: ' + ', '.join(slower) + ')'}")
+    _say_against_both(say, rows)
+    return rows
+
+
+def _say_against_both(say, rows: list[dict]) -> None:
+    """The targets against onnxsim and onnxslim: nodes <= both, seconds < both, on every model."""
+    fewer = [r["model"] for r in rows if r["gk"] > min(n for n in (r["onnxsim"], r["onnxslim"]) if n is not None)]
+    faster = [r["model"] for r in rows if r["gk_s"] >= min(t for t in (r["onnxsim_s"], r["onnxslim_s"]) if t is not None)]
+    tools = "onnxsim and onnxslim" if any(r["onnxslim"] is not None for r in rows) else "onnxsim (onnxslim not installed)"
+    say(f"nodes <= {tools} on every model: {not fewer}{'' if not fewer else ' (not: ' + ', '.join(fewer) + ')'}")
+    say(f"faster than {tools} on every model: {not faster}"
+        f"{'' if not faster else ' (not: ' + ', '.join(faster) + ')'}")
+
+
+# -- (5) transformer and OCR exports -----------------------------------------------------------------
+def _export_all(folder: str, say) -> list[tuple[str, str]]:
+    """(label, path) of every export, made (or reused) in `folder`."""
+    from tests.graphkit.test_passes_transformers import EXPORTERS, FAMILIES, export_model
+
+    found = []
+    for family in FAMILIES:
+        for exporter in EXPORTERS:
+            path = os.path.join(folder, f"{family}_{exporter}.onnx")
+            if not os.path.exists(path):
+                t = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    export_model(family, exporter, path)
+                say(f"  exported {family} ({exporter}) in {time.perf_counter() - t:.1f} s")
+            found.append((f"{family}/{exporter}", path))
+    return found
+
+
+def _same_on_ort(original: str, model, family: str) -> float:
+    """Max abs difference of onnxruntime's outputs, original vs simplified, at two input sizes."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from tests.graphkit.test_passes_transformers import feeds_for
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    sessions = [ort.InferenceSession(p, options, providers=["CPUExecutionProvider"])
+                for p in (original, model.to_proto().SerializeToString())]
+    worst = 0.0
+    for batch, size in ((2, 5), (3, 9)):
+        feeds = feeds_for(family, batch, size)
+        for a, b in zip(*(s.run(None, feeds) for s in sessions)):
+            if a.shape != b.shape or not np.allclose(b, a, rtol=1e-4, atol=1e-5):
+                return float("inf")
+            worst = max(worst, float(np.abs(a - b).max()))
+    return worst
+
+
+def bench_exports(repeat: int, folder: str | None = None, quiet: bool = False) -> list[dict]:
+    say = (lambda *a: None) if quiet else print
+    _quiet_onnxruntime()
+    slim = _installed("onnxslim")
+    say(f"\n(5) transformer and OCR exports: nodes and seconds (load to simplified model in memory; best of {repeat}, "
+        f"tools interleaved); 'same' = onnxruntime's outputs before/after graphkit at 2 input sizes (rtol 1e-4)")
+    if not slim:
+        say("onnxslim: not installed (its columns show n/a)")
+    with tempfile.TemporaryDirectory(prefix="gk_exports_") as scratch:
+        folder = folder or scratch
+        os.makedirs(folder, exist_ok=True)
+        exports = _export_all(folder, say)
+        head = (f"{'model':<28} {'orig':>5} {'gk':>5} {'onnxsim':>7} {'onnxslim':>8}   {'gk s':>6} {'onnxsim s':>9} "
+                f"{'onnxslim s':>10}  {'same':>8}")
+        say(head)
+        say("-" * len(head))
+        rows = []
+        for label, path in exports:
+            orig = len(onnx.load(path).graph.node)
+            _graphkit(path, 1e8)
+            tools = [("gk", lambda p=path: _graphkit(p, 1e8)), ("onnxsim", lambda p=path: _onnxsim(p))]
+            if slim:
+                tools.append(("onnxslim", lambda p=path: _onnxslim(p)))
+            times: dict = {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for _, fn in tools:
+                    fn()  # first-use costs (imports, kernels) are not per model
+                for _ in range(repeat):
+                    for tool, fn in tools:
+                        result, wall, _ = _timed(fn)
+                        if tool not in times or wall < times[tool][1]:
+                            times[tool] = (result, wall)
+            model = gk.load(path)
+            gk.simplify(model)
+            same = _same_on_ort(path, model, label.split("/")[0])
+            slim_n, slim_t = times.get("onnxslim", (None, None))
+            row = {"model": label, "orig": orig, "gk": len(model.graph), "onnxsim": times["onnxsim"][0],
+                   "onnxslim": slim_n, "gk_s": times["gk"][1], "onnxsim_s": times["onnxsim"][1], "onnxslim_s": slim_t,
+                   "max_diff": same}
+            rows.append(row)
+            say(f"{label:<28} {orig:>5} {row['gk']:>5} {row['onnxsim']:>7} {_cell(slim_n, 8)}   {row['gk_s']:>6.3f} "
+                f"{row['onnxsim_s']:>9.3f} {_cell(slim_t, 10, '.3f')}  {same:>8.1e}")
+    _say_against_both(say, rows)
+    say(f"outputs unchanged on onnxruntime (rtol 1e-4, two sizes) on every model: "
+        f"{all(r['max_diff'] != float('inf') for r in rows)}")
     return rows
 
 
@@ -327,14 +464,18 @@ def main(argv=None) -> int:
     parser.add_argument("--zoo", action="store_true", help="run (2)")
     parser.add_argument("--memory", action="store_true", help="run (3)")
     parser.add_argument("--big-save", action="store_true", help="run (4): writes ~2.1 GiB to a temp folder")
+    parser.add_argument("--exports", action="store_true", help="run (5): transformer and OCR exports")
+    parser.add_argument("--exports-dir", metavar="DIR", help="(5) keeps its exports here (reused when present)")
     parser.add_argument("--others", action="store_true", help="(1) also with onnx-ir and onnx-graphsurgeon")
     parser.add_argument("--weights-gib", type=float, default=1.0, help="W for (3)")
     args = parser.parse_args(argv)
-    every = not (args.chain or args.zoo or args.memory or args.big_save)
+    every = not (args.chain or args.zoo or args.memory or args.big_save or args.exports)
     if args.chain or every:
         bench_chain(args.nodes or [10_000, 100_000], args.repeat, others=args.others)
     if args.zoo or every:
         bench_zoo(args.repeat, args.size_limit)
+    if args.exports or every:
+        bench_exports(args.repeat, args.exports_dir)
     if args.memory or every or args.big_save:
         from bench_graphkit_memory import bench_big_save, bench_load_memory
 

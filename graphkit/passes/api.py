@@ -63,10 +63,13 @@ def toposort(model, *, verify: bool = False, **kw) -> Report:
 
 
 def simplify(model, *, size_limit: float = DEFAULT_SIZE_LIMIT, fold_dequantize: bool = False,
-             verify: bool = False, **kw) -> Report:
-    """fold_constants -> prune -> fuse until nothing changes (quantization kept: see fold_constants)."""
-    return run_pass(Simplify(size_limit=int(size_limit), fold_dequantize=fold_dequantize), model,
-                    verify=verify, **kw)
+             target: str | None = None, ort_model_type: str = "bert", verify: bool = False, **kw) -> Report:
+    """Rounds of fold (constants, shapes) -> fuse -> prune (no-ops, layout chains, dead nodes,
+    duplicates) until nothing changes (quantization kept: see fold_constants). `target="ort"` then applies
+    onnxruntime's transformer fusions for `ort_model_type` ("bert", "gpt2", "vit", ...), checked on
+    onnxruntime: the result needs onnxruntime's com.microsoft ops (see graphkit.passes.ort_fusion)."""
+    return run_pass(Simplify(size_limit=int(size_limit), fold_dequantize=fold_dequantize, target=target,
+                             ort_model_type=ort_model_type), model, verify=verify, **kw)
 
 
 __all__ = ["fold_constants", "fuse", "prune", "run_pass", "simplify", "toposort"]

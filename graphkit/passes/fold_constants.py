@@ -14,7 +14,9 @@
   had run the op's quantized kernel each quantized tensor after it may move by one quantization step
   (later layers can amplify that).
 * Shape/Size fold when their input's shape is static — declared, or found by onnx shape
-  inference — and the Gather/Concat/Slice/Unsqueeze chains after them fold as plain constants.
+  inference (inside simplify: by graphkit's ShapeInfo, shared with fold_shapes, which also folds
+  the parts of a shape that are static when others are symbolic) — and the Gather/Concat/Slice/
+  Unsqueeze chains after them fold as plain constants.
 * A result above `size_limit` bytes (default 1e8) is not materialized; it is noted in the report.
 * Folded values become initializers (their Value objects are kept, so names, types and subgraph
   references stay valid); a folded graph output becomes a Constant node so it stays an output.
@@ -74,13 +76,16 @@ class FoldConstants(Pass):
     requires_acyclic = True
 
     def __init__(self, size_limit: int = DEFAULT_SIZE_LIMIT, lift_constants: bool = True,
-                 fold_dequantize: bool = False):
+                 fold_dequantize: bool = False, shapes=None):
         self.size_limit = int(size_limit)
         self.lift_constants = lift_constants
         self.fold_dequantize = fold_dequantize
+        self.shapes = shapes  # a SharedShapes (simplify): static shapes from graphkit's ShapeInfo
 
     def run(self, model, report: Report) -> None:
         folder = _Folder(model, report, self.size_limit, self.fold_dequantize)
+        if self.shapes is not None:
+            folder.shape_info = self.shapes.get(model)
         for g in all_graphs(model.graph):
             folder.fold_graph(g, self.lift_constants)
         if folder.added_initializers:
@@ -95,6 +100,7 @@ class _Folder:
         self._context = None
         self.skip: set[int] = set()  # id(node) of nodes already refused (noted once)
         self.added_initializers = False
+        self.shape_info = None  # ShapeInfo to read static shapes from (else onnx shape inference)
 
     @property
     def types(self) -> dict:
@@ -161,6 +167,10 @@ class _Folder:
         predicted = _predicted_nbytes(node)
         if predicted is not None and predicted > self.size_limit:
             return self._refuse(node, where, "too_large", bytes=predicted)
+        if op == "ConstantOfShape":
+            filled = _constant_of_shape(node)
+            if filled is not None:
+                return [filled]
         try:
             from refruntime.plan import make_kernel
 
@@ -188,7 +198,10 @@ class _Folder:
         return arrays
 
     def _shape_of(self, node, opset: int) -> list | None:
-        shape = static_shape(node.inputs[0], self.types)
+        if self.shape_info is not None:
+            shape = self.shape_info.static_shape(node.inputs[0]) if node.inputs[0] is not None else None
+        else:
+            shape = static_shape(node.inputs[0], self.types)
         if shape is None:
             return None
         if node.op_type == "Size":
@@ -232,6 +245,25 @@ class _Folder:
             self.added_initializers = True
         self.report.add("lifted", node=label(node), op="Constant", graph=where)
         return True
+
+
+def _constant_of_shape(node) -> np.ndarray | None:
+    """ConstantOfShape of a constant shape, as the spec says (a one-element `value`, default float 0),
+    without building a kernel: light zoo models hold every weight as one. None: let the kernel say."""
+    try:
+        shape = node.inputs[0].const_value.numpy()
+        if shape.dtype != np.int64 or shape.ndim != 1 or np.any(shape < 0):
+            return None
+        value = node.attributes.get("value") if node._attrs is not None or node._proto.attribute else None
+        fill = np.zeros(1, np.float32) if value is None else np.asarray(value.numpy()).reshape(-1)
+        if fill.size != 1 or fill.dtype == object:
+            return None
+        declared = node.outputs[0].elem_type
+        if declared and elem_type_of(fill.dtype) != declared:
+            return None
+        return np.full(tuple(int(d) for d in shape), fill[0], dtype=fill.dtype)
+    except Exception:  # noqa: BLE001 - malformed: the kernel path reports it
+        return None
 
 
 def _predicted_nbytes(node) -> int | None:

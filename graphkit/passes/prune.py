@@ -6,7 +6,9 @@
 * unused initializers, main-graph inputs that are also initializers (they become plain
   initializers; the model is lifted to IR 4 if needed), stale value_info entries,
 * duplicate initializers (same dtype, shape and bytes) are merged into the first one, and then
-  duplicate nodes (same op, attributes and input values: common subexpressions) likewise.
+  duplicate nodes (same op, attributes and input values: common subexpressions) likewise; the
+  inputs of commutative ops (Add, Mul, And, Or, Xor, Max, Min, Sum, Mean, Equal, Bitwise*) match in
+  any order.
 
 Quantized models: nothing here changes a value, so a QuantizeLinear/DequantizeLinear pair stays as
 long as something reads it. Two Q (or DQ) nodes reading the very same values (input, scale, zero
@@ -206,8 +208,10 @@ def _dedupe_nodes(g, where: str, report: Report) -> None:
     skipped: set = set()  # visited nodes left out of `groups` because their first input had one reader
 
     def key_of(node):
-        return (node.op_type, node.domain, tuple(id(v) if v is not None else 0 for v in node.inputs),
-                len(node.outputs))
+        ids = tuple(id(v) if v is not None else 0 for v in node.inputs)
+        if node.op_type in COMMUTATIVE and node.domain in ("", "ai.onnx"):
+            ids = tuple(sorted(ids))  # Add(a, b) and Add(b, a) are one subexpression
+        return (node.op_type, node.domain, ids, len(node.outputs))
 
     for node in g:
         first = node.inputs[0] if node.inputs else None
@@ -238,6 +242,10 @@ def _dedupe_nodes(g, where: str, report: Report) -> None:
                     groups.setdefault(key_of(reader), []).append(reader)
         g.remove(node)
         report.add("merged_node", node=label(node), into=label(twin), op=node.op_type, graph=where)
+
+
+COMMUTATIVE = frozenset({"Add", "Mul", "And", "Or", "Xor", "Max", "Min", "Sum", "Mean", "Equal", "BitwiseAnd",
+                         "BitwiseOr", "BitwiseXor"})
 
 
 def _attr_key(node, node_proto) -> bytes:
