@@ -42,6 +42,7 @@ _LAZY = {
     "remove_output": "graphkit.surgery",
     "set_input_shape": "graphkit.surgery",
     "make_batch_symbolic": "graphkit.surgery",
+    "refresh_shapes": "graphkit.surgery",
     "extract": "graphkit.surgery",
     # pattern rewriter
     "Pattern": "graphkit.rewriter",

@@ -25,9 +25,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per runtime (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs")
+    parser.add_argument("--json", action="store_true", help="print the diagnoses, exports and comparisons as JSON")
 
 
 def run(args) -> int:
+    import json
+
     from graphkit.errors import UsageError
 
     if min(args.batch) < 1 or args.repeats < 1:
@@ -36,30 +39,40 @@ def run(args) -> int:
     import onnx
 
     from graphkit.demo import compare, export, nets, report
+    from graphkit.verification.runtimes.ort import quiet_logging
 
-    print("== 1. The tutorials as written (input: a batch of 1 image, 1x28x28)")
+    quiet_logging()
+    say = (lambda *a, **k: None) if args.json else print  # text only without --json
+    result: dict = {"diagnoses": [], "exports": [], "comparisons": [], "errors": [], "fallback": []}
+
+    say("== 1. The tutorials as written (input: a batch of 1 image, 1x28x28)")
     for name in nets.NETS:
-        print("   " + nets.diagnose(name).sentence())
+        sentence = nets.diagnose(name).sentence()
+        result["diagnoses"].append({"net": name, "diagnosis": sentence})
+        say("   " + sentence)
 
-    print(f"\n== 2. Corrected nets (x.flatten(1), Linear sized for the true features), exported to "
-          f"{args.out}/ (opset {export.OPSET}, dynamic batch)")
+    say(f"\n== 2. Corrected nets (x.flatten(1), Linear sized for the true features), exported to "
+        f"{args.out}/ (opset {export.OPSET}, dynamic batch)")
     models, failed = [], False
     for name in nets.NETS:
         net = nets.corrected_net(name, seed=args.seed)
         linear = getattr(net, nets.FIRST_LINEAR[name])
-        print(f"   {name}.{nets.FIRST_LINEAR[name]} = nn.Linear({linear.in_features}, {linear.out_features})")
+        say(f"   {name}.{nets.FIRST_LINEAR[name]} = nn.Linear({linear.in_features}, {linear.out_features})")
         for exporter in export.EXPORTERS:
             try:
                 models.append((name, exporter, net, export.export(net, name, exporter, args.out)))
             except export.ExportError as exc:
                 print(f"   {exc}", file=sys.stderr)
+                result["errors"].append(str(exc))
                 failed = True
 
-    print("\n== 3. The exported models")
+    say("\n== 3. The exported models")
     for name, exporter, _, path in models:
-        print("   " + report.one_line(f"{name}.{exporter}", onnx.load(path)))
+        line = report.one_line(f"{name}.{exporter}", onnx.load(path))
+        result["exports"].append({"net": name, "exporter": exporter, "path": path, "summary": line})
+        say("   " + line)
 
-    print("\n== 4. refruntime (ref) vs onnxruntime (ort) vs the torch module, same seeded inputs")
+    say("\n== 4. refruntime (ref) vs onnxruntime (ort) vs the torch module, same seeded inputs")
     rows, errors, fallbacks = [], [], []
     for name, exporter, net, path in models:
         runners = compare.runtimes(path, net)
@@ -71,14 +84,29 @@ def run(args) -> int:
             rows += compare.compare_pairs(name, exporter, batch, measured, args.atol, args.rtol)
             errors += [f"{name}.{exporter} batch {batch}: {rt} failed: {msg}"
                        for rt, msg in measured.errors.items()]
-    print(report.format_table(rows, args.atol, args.rtol, args.repeats))
+    say(report.format_table(rows, args.atol, args.rtol, args.repeats))
     for line in errors:
         print("   " + line, file=sys.stderr)
     if fallbacks:
-        print("   refruntime ran these ops through onnx.reference (no native kernel yet): "
-              + "; ".join(fallbacks))
+        say("   refruntime ran these ops through onnx.reference (no native kernel yet): " + "; ".join(fallbacks))
     passed = sum(r.result.ok for r in rows)
     ok = not failed and passed == len(rows) and bool(rows)
+    seconds = time.perf_counter() - started
+    if args.json:
+        result["comparisons"] = [{"net": r.model, "exporter": r.exporter, "batch": r.batch, "pair": list(r.pair),
+                                  "max_abs": _finite(r.result.max_abs), "max_rel": _finite(r.result.max_rel),
+                                  "ok": r.result.ok, "note": r.result.note,
+                                  "latency_ms": {k: v * 1e3 for k, v in r.latency.items()}} for r in rows]
+        result.update(errors=result["errors"] + errors, fallback=fallbacks, passed=passed, total=len(rows),
+                      ok=ok, seconds=seconds, atol=args.atol, rtol=args.rtol)
+        print(json.dumps(result, indent=2))
+        return 0 if ok else 1
     print(f"\n{'PASS' if ok else 'FAIL'}: {passed}/{len(rows)} comparisons within tolerance, "
-          f"{len(models)}/{2 * len(nets.NETS)} exports; {time.perf_counter() - started:.1f} s")
+          f"{len(models)}/{2 * len(nets.NETS)} exports; {seconds:.1f} s")
     return 0 if ok else 1
+
+
+def _finite(x: float):
+    import math
+
+    return x if math.isfinite(x) else str(x)

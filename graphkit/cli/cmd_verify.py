@@ -13,15 +13,13 @@ HELP = "compare a model across runtimes (or two model versions) and find the fir
 
 
 def add_arguments(parser) -> None:
+    from graphkit.cli._inputs import add_input_arguments
+
     parser.add_argument("model", help="the .onnx model to verify")
     parser.add_argument("--runtimes", default="ref,ort",
                         help="comma-separated, at least two, the first is the baseline: ref, ref64, ref-spec, ort, "
                              "ort-noopt, torch, onnx-reference (default: ref,ort)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--inputs", metavar="FILE.npz", help="input values (default: seeded random)")
-    source.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    parser.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2,...",
-                        help="input shape (repeatable); fills symbolic dims or overrides the declared shape")
+    add_input_arguments(parser, exclusive_seed=True)
     parser.add_argument("--atol", type=float, default=None,
                         help="absolute tolerance for every float type (default per dtype: float32 1e-5, "
                              "float16 1e-3, bfloat16 1e-2; integers exact; quantized tensors one step)")
@@ -46,19 +44,61 @@ def add_arguments(parser) -> None:
                         help="compare with another version of the model, values matched by name, "
                              "both on the first runtime")
     parser.add_argument("--reduce", metavar="OUT_DIR",
-                        help="save the smallest subgraph that still shows the mismatch, with its inputs")
+                        help="save the smallest subgraph that still shows the mismatch, with its inputs "
+                             "(a new or empty folder)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
+    parser.add_argument("--progress", action="store_true",
+                        help="progress lines on stderr even when it is not a terminal (on a terminal: always)")
+
+
+def _check_up_front(args) -> None:
+    """Everything that can be refused before the first runtime runs."""
+    import os
+
+    from graphkit.errors import UsageError
+
+    if args.against_model is not None:
+        if os.path.isdir(args.against_model):
+            raise UsageError(f"--against-model {args.against_model} is a folder, not an .onnx file")
+        if not os.path.isfile(args.against_model):
+            raise UsageError(f"--against-model {args.against_model}: file not found")
+    if args.reduce:
+        if os.path.exists(args.reduce) and not os.path.isdir(args.reduce):
+            raise UsageError(f"--reduce {args.reduce} is a file; give a new or empty folder")
+        if os.path.isdir(args.reduce) and os.listdir(args.reduce):
+            raise UsageError(f"--reduce {args.reduce} is not empty; give a new or empty folder")
+        parent = os.path.dirname(os.path.abspath(args.reduce))
+        if not os.path.isdir(parent):
+            raise UsageError(f"--reduce {args.reduce}: folder {parent} does not exist")
+    if args.load_outputs and args.against_model:
+        raise UsageError("--load-outputs compares one model with saved outputs; --against-model compares two models")
 
 
 def run(args) -> int:
+    from graphkit.cli import _inputs
     from graphkit.verification import verify
 
-    report = verify(args.model, runtimes=args.runtimes, inputs=args.inputs, seed=args.seed,
-                    shapes=args.shape, atol=args.atol, rtol=args.rtol, tol=args.tol,
+    _check_up_front(args)
+    request = _inputs.check_inputs(args, writes=("html",))
+    proto = _inputs.load_model_proto(args.model)
+    _, prepared = _inputs.prepare(args, proto, request)
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    notes = list(prepared.notes)
+    if request.golden is not None:
+        notes += _inputs.check_golden_names(request.golden, [o.name for o in proto.graph.output], args.load_outputs)
+        golden = _inputs.saved_outputs_runtime(proto, args.load_outputs, request.golden)
+        # the saved outputs are the baseline; with --per-node a runtime must be (golden has no intermediates)
+        runtimes = [*runtimes, golden] if args.per_node or args.reduce else [golden, *runtimes]
+        notes.append(f"golden: saved outputs from {args.load_outputs}")
+    report = verify(args.model, runtimes=runtimes, inputs=prepared.feeds, seed=args.seed,
+                    shapes=request.shapes, atol=args.atol, rtol=args.rtol, tol=args.tol,
                     error_stat=args.check_error_stat, per_node=args.per_node, oracle=args.oracle,
                     against_model=args.against_model, reduce=args.reduce, bisect_ort=args.bisect_ort,
-                    strict=not args.no_strict, progress=True)
+                    strict=not args.no_strict, progress="always" if args.progress else True)
+    report.notes.extend(notes)
+    if args.save_inputs:
+        report.notes.append(f"inputs saved to {args.save_inputs}")
     print(report.to_json() if args.json else report.table())
     if args.html:
         with open(args.html, "w", encoding="utf-8") as f:

@@ -1,11 +1,10 @@
-"""Local graph edits: insert, remove, replace, rename; graph outputs; input shapes.
+"""Local graph edits: insert, remove, replace, rename; graph outputs (input shapes: shapes.py).
 
     relu = gk.insert_node(model, "conv_out", "Relu")        # readers of conv_out now read relu
     gk.remove_node(model, "dropout_1")                      # its readers read its input
     gk.replace_nodes(model, [conv, bn], [fused])            # escaping outputs mapped positionally
     gk.rename_value(model, "r7", "features")                # subgraph references follow
     gk.add_output(model, "features"); gk.remove_output(model, "prob")
-    gk.set_input_shape(model, "data", [8, 3, 224, 224]); gk.make_batch_symbolic(model, "N")
 
 Values and nodes may be given as objects or by name (searched in every graph). Functions return
 the node(s) they create; graph outputs keep their names unless said otherwise.
@@ -206,44 +205,3 @@ def remove_output(model, value, graph=None) -> None:
     if name not in names:
         raise GraphError(f"{name!r} is not an output of the graph; outputs: {names}")
     g.outputs[:] = [v for v in g.outputs if v.name != name]
-
-
-def _clear_inferred(model) -> None:
-    """Intermediate and output shapes may be stale after an input shape change: forget them,
-    re-infer, and keep the old declaration only where inference finds nothing."""
-    from graphkit.surgery._util import type_shape
-
-    g = model.graph
-    stale = [v for v in [*g.value_info, *g.outputs] if v.type is not None and v.type.HasField("tensor_type")]
-    old = {id(v): v.shape for v in stale}
-    for v in stale:
-        v.set_type(v.elem_type or None, None)
-    types = inferred_types(model)
-    for v in stale:
-        shape = type_shape(types.get(v.name))
-        v.set_type(v.elem_type or None, shape if shape is not None else old[id(v)])
-
-
-def set_input_shape(model, name: str, shape) -> Value:
-    """Declare a graph input's shape (ints, names for symbolic dims, None for unknown)."""
-    v = _value(model, name)
-    if not v.is_graph_input() or v.graph is not model.graph:
-        raise GraphError(f"{v.name!r} is not an input of the main graph")
-    v.set_type(v.elem_type or None, tuple(shape))
-    _clear_inferred(model)
-    return v
-
-
-def make_batch_symbolic(model, name: str = "N", inputs=None) -> None:
-    """Dim 0 of the data inputs (and the outputs) becomes the symbol `name`. Nodes that bake the
-    batch size in (e.g. Reshape to [1, -1]) are not rewritten: check the result with --verify."""
-    g = model.graph
-    chosen = [v for v in g.inputs if v.name not in g.initializers and (inputs is None or v.name in inputs)]
-    for v in chosen:
-        shape = v.shape
-        if shape:
-            v.set_type(v.elem_type or None, (name, *shape[1:]))
-    for v in g.outputs:
-        if v.shape:
-            v.set_type(v.elem_type or None, (name, *v.shape[1:]))
-    _clear_inferred(model)

@@ -46,7 +46,7 @@ def test_inspect_json_keys(small_model, capsys):
     assert {"graph_name", "ir_version", "producer", "opsets", "inputs", "outputs", "nodes", "ops",
             "initializers", "parameters", "parameter_bytes", "functions"} <= set(summary)
     assert summary["ops"] == {"MatMul": 1, "Relu": 1, "Shape": 1}
-    assert summary["inputs"] == [{"name": "x", "dtype": "float", "shape": ["batch", 2]}]
+    assert summary["inputs"] == [{"name": "x", "dtype": "float32", "shape": ["batch", 2]}]  # numpy's dtype names
     assert summary["parameters"] == 6 and summary["parameter_bytes"] == 24
     assert summary["opsets"] == {"ai.onnx": 17}
 
@@ -54,7 +54,7 @@ def test_inspect_json_keys(small_model, capsys):
 def test_inspect_text(small_model, capsys):
     assert main(["inspect", small_model]) == 0
     out = capsys.readouterr().out
-    assert "MatMul x1" in out and "x  float[batch, 2]" in out
+    assert "MatMul x1" in out and "x  float32[batch, 2]" in out
 
 
 def test_inspect_does_not_import_torch_or_numba(small_model):
