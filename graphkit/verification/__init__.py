@@ -11,19 +11,19 @@ reproducing subgraph), report/html (text, json, html), api (`verify`).
 """
 from __future__ import annotations
 
-from graphkit.verification.api import verify
-from graphkit.verification.compare import Stats, Tolerance, compare
-from graphkit.verification.report import Report
-from graphkit.verification.runtimes import RUNTIME_NAMES, Runtime, RuntimeFailure, make_runtime
+import importlib
 
-__all__ = [
-    "RUNTIME_NAMES",
-    "Report",
-    "Runtime",
-    "RuntimeFailure",
-    "Stats",
-    "Tolerance",
-    "compare",
-    "make_runtime",
-    "verify",
-]
+# names -> the module defining them, imported on first use: `graphkit run` needs feeds.py, not the
+# whole of verify (replay, oracles, reports) at start-up
+_EXPORTS = {
+    "verify": "api", "Stats": "compare", "Tolerance": "compare", "compare": "compare", "Report": "report",
+    "RUNTIME_NAMES": "runtimes", "Runtime": "runtimes", "RuntimeFailure": "runtimes", "make_runtime": "runtimes",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"graphkit.verification.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'graphkit.verification' has no attribute {name!r}")
