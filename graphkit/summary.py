@@ -46,7 +46,10 @@ def shape_text(shape) -> str:
 
 
 def type_text(dtype, shape) -> str:
-    """`float32[batch, 3, 32, 32]`: the one notation of a tensor type in graphkit's output."""
+    """`float32[batch, 3, 32, 32]`: the one notation of a tensor type in graphkit's output; a
+    sequence or map type comes already written (`seq(map(int64, float32))`, graphkit/values.py)."""
+    if isinstance(dtype, str) and dtype.startswith(("seq(", "map(", "optional(")):
+        return dtype
     return dtype_name(dtype) + shape_text(shape)
 
 
@@ -63,7 +66,9 @@ def _type_text(vi: onnx.ValueInfoProto) -> tuple[str, list]:
     t = vi.type
     kind = t.WhichOneof("value")
     if kind != "tensor_type":
-        return (kind or "unknown", [])
+        from graphkit.values import type_text as value_type_text
+
+        return (value_type_text(t), None)
     tt = t.tensor_type
     dtype = dtype_name(tt.elem_type)
     if not tt.HasField("shape"):
@@ -170,7 +175,9 @@ def _io(v, types: dict | None = None) -> dict:
     t = v.type
     kind = t.WhichOneof("value") if t is not None else None
     if kind not in (None, "tensor_type"):
-        return {"name": v.name, "dtype": kind, "shape": []}
+        from graphkit.values import type_text as value_type_text
+
+        return {"name": v.name, "dtype": value_type_text(t), "shape": None}
     shape = v.shape
     elem = v.elem_type
     if types and (shape is None or not elem):
@@ -251,7 +258,9 @@ def _value_key(v, keys: dict[int, tuple]) -> tuple:
         from graphkit.surgery._util import node_proto
 
         proto = node_proto(node)
-        attrs = b"".join(a.SerializeToString() for a in sorted(proto.attribute, key=lambda a: a.name))
+        # sorted by their bytes, not their names: a name that is not UTF-8 reads back as bytes, and
+        # sorting it beside str names raised a TypeError (a malformed file must still be inspectable)
+        attrs = b"".join(sorted(a.SerializeToString() for a in proto.attribute))
         inputs = tuple(None if i is None else _value_key(i, keys) for i in node.inputs)
         key = ("node", node.domain, node.op_type, attrs, inputs, v.index)
     keys[id(v)] = key

@@ -82,7 +82,9 @@ def check_inputs(args, *, writes: tuple[str, ...] = (), input_file: bool = True)
             from graphkit.errors import UsageError
 
             raise UsageError(f"--load-outputs {golden} is one .npy array; give an .npz with one array per output name")
-        request.golden = arrays
+        from graphkit.values import from_npz
+
+        request.golden = from_npz(arrays)  # sequences and maps saved by --save-outputs come back whole
     return request
 
 

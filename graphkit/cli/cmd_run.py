@@ -14,12 +14,33 @@ shape (and given `--inputs` must have it). Prints each output's name, type and m
 the nodes that ran on the onnx.reference fallback. `--load-outputs` compares with saved outputs
 using verify's tolerances (exit 1 on a mismatch). `--dump` writes each intermediate as it is
 produced (refruntime/dump.py), so memory stays that of a plain run; a non-empty folder is refused
-unless --force.
+unless --force. `--timeout` bounds each run (default 600 s, never unbounded): past it the run stops
+with a LimitError naming the node it was running (refruntime/deadline.py), and a node stuck in C
+code that does not return within HARD_EXIT_GRACE more seconds ends the process with that one line.
 """
 from __future__ import annotations
 
 HELP = "run a model on refruntime (random or saved inputs) and summarize or check its outputs"
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
+DEFAULT_TIMEOUT = 600.0  # seconds per run: generous for any model this tool runs, never unbounded
+HARD_EXIT_GRACE = 10.0   # then a node that still has not returned (stuck in C code) ends the process
+
+
+def add_timeout_argument(parser) -> None:
+    """`--timeout SECONDS` of the commands that run refruntime (run, verify)."""
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"stop a refruntime run that takes longer, naming the node it was running (exit 2; "
+                             f"default {DEFAULT_TIMEOUT:g}); a node stuck in C code ends the process "
+                             f"{HARD_EXIT_GRACE:g} s later")
+
+
+def check_timeout(args) -> None:
+    import math
+
+    from graphkit.errors import UsageError
+
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
 
 
 def add_arguments(parser) -> None:
@@ -47,6 +68,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-strict", dest="strict", action="store_false",
                         help="run a model whose declared types disagree with its ops (the spec rejects it)")
+    add_timeout_argument(parser)
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -78,7 +100,9 @@ def describe(name: str, value) -> dict:
     import numpy as np
 
     if not isinstance(value, np.ndarray):
-        return {"name": name, "type": type(value).__name__}
+        from graphkit.values import describe as describe_value
+
+        return {"name": name, "type": type(value).__name__, "value": describe_value(value)}
     out = {"name": name, "shape": list(value.shape), "dtype": str(value.dtype)}
     if value.size and (value.dtype.kind in "fiub"):
         v = value.astype(np.float64) if value.dtype.kind == "b" else value
@@ -103,6 +127,7 @@ def _check_arguments(args) -> None:
         raise UsageError("--random and --inputs exclude each other")
     if args.warmup < 0 or args.iterations < 1:
         raise UsageError("--warmup must be >= 0 and --iterations >= 1")
+    check_timeout(args)
 
 
 def run(args) -> int:
@@ -129,7 +154,8 @@ def run(args) -> int:
     from refruntime import Session
     from refruntime.errors import NonFiniteError
 
-    session = Session(_inputs.ModelFile(shaped, args.model), strict=args.strict)
+    session = Session(_inputs.ModelFile(shaped, args.model), strict=args.strict, max_seconds=args.timeout)
+    session.hard_exit_after = HARD_EXIT_GRACE
     result: dict = {"model": args.model}
     nonfinite = None
     try:
@@ -150,11 +176,11 @@ def run(args) -> int:
         result["profile"] = _profile(session, feeds, args.warmup, args.iterations)
     described = [describe(k, v) for k, v in outputs.items()]
     if args.save_outputs and nonfinite is None:
-        import numpy as np
 
+        from graphkit.values import to_npz
         from graphkit.verification.feeds import save_feeds
 
-        save_feeds(args.save_outputs, {k: v for k, v in outputs.items() if isinstance(v, np.ndarray)})
+        save_feeds(args.save_outputs, to_npz(outputs))  # sequences and maps under derived names
     report = None
     if request.golden is not None and nonfinite is None:
         report = _inputs.golden_report(args.model, args.load_outputs, request.golden, outputs,
@@ -174,7 +200,8 @@ def run(args) -> int:
     for d in result["inputs"]:
         print(f"input   {d['name']}: {type_text(d.get('dtype', d.get('type')), d.get('shape'))}  ({d['source']})")
     for d in described:
-        line = f"output  {d['name']}: {type_text(d.get('dtype', d.get('type')), d.get('shape'))}"
+        line = (f"output  {d['name']}: {d['value']}" if "value" in d else
+                f"output  {d['name']}: {type_text(d.get('dtype', d.get('type')), d.get('shape'))}")
         if "min" in d:
             line += f"  min {d['min']:.6g}  max {d['max']:.6g}  mean {d['mean']:.6g}"
         if d.get("nan") or d.get("inf"):

@@ -20,7 +20,8 @@ _EXPORTS = {
     "RUNTIME_NAMES": "runtimes", "Runtime": "runtimes", "RuntimeFailure": "runtimes", "make_runtime": "runtimes",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["RUNTIME_NAMES", "Report", "Runtime", "RuntimeFailure", "Stats", "Tolerance", "compare", "make_runtime",
+           "verify"]
 
 
 def __getattr__(name: str):
