@@ -169,7 +169,10 @@ def load_initializers(graph: GraphProto, base_dir: str = "", max_bytes: int | No
     tensor whose data does not match its header, or above `max_bytes`, is a ModelError naming it."""
     values = {}
     for tensor in graph.initializer:
-        values[tensor.name] = tensor_to_array(tensor, base_dir, max_bytes, "initializer")
+        array = tensor_to_array(tensor, base_dir, max_bytes, "initializer")
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False  # kernels never write their inputs; read-only lets them trust that
+        values[tensor.name] = array
     for sparse in graph.sparse_initializer:
         name = sparse.values.name
         try:

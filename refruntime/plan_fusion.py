@@ -150,6 +150,8 @@ def _precompute(plan, units):
         total += nbytes
         for n, v in zip(names, values):
             if n:
+                if isinstance(v, np.ndarray):
+                    v.flags.writeable = False  # shared by every run, like an initializer
                 known[n] = precomputed[n] = v
     return kept, precomputed
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import importlib
 
+# eager: light (numpy only), and `compare` must name the function, not the submodule of that name
+from graphkit.verification.compare import Stats, Tolerance, compare
+
 # names -> the module defining them, imported on first use: `graphkit run` needs feeds.py, not the
 # whole of verify (replay, oracles, reports) at start-up
 _EXPORTS = {
-    "verify": "api", "Stats": "compare", "Tolerance": "compare", "compare": "compare", "Report": "report",
+    "verify": "api", "Report": "report",
     "RUNTIME_NAMES": "runtimes", "Runtime": "runtimes", "RuntimeFailure": "runtimes", "make_runtime": "runtimes",
 }
 

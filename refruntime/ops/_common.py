@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 
@@ -75,11 +76,31 @@ def normalize_axes(kernel, axes: Iterable[int], rank: int, what: str = "axes") -
     return out
 
 
+_INTS: dict[int, tuple] = {}  # id(read-only array) -> (weak reference to it, its ints)
+
+
 def ints(value) -> list[int]:
-    """A 1-D int list from an attribute list or a tensor input (None stays None)."""
+    """A 1-D int list from an attribute list or a tensor input (None stays None).
+
+    Shape-like inputs are constants in almost every model (Reshape targets, Slice starts, axes):
+    initializers and compile-time values are read-only arrays (plan.load_initializers), which no
+    one can change, so their parse is remembered (keyed by identity, checked through a weak
+    reference so a freed array's reused id never matches). A fresh list is returned each time."""
     if value is None:
         return None
-    array = np.asarray(value)
+    if type(value) is np.ndarray and not value.flags.writeable:
+        hit = _INTS.get(id(value))
+        if hit is not None and hit[0]() is value:
+            return list(hit[1])
+        parsed = _parse_ints(value)
+        if len(_INTS) > 4096:
+            _INTS.clear()
+        _INTS[id(value)] = (weakref.ref(value), parsed)
+        return list(parsed)
+    return _parse_ints(np.asarray(value))
+
+
+def _parse_ints(array: np.ndarray) -> list[int]:
     values = array.reshape(-1).tolist()  # Python ints at C speed (no numpy scalars)
     return values if array.dtype.kind in "iu" else [int(v) for v in values]
 
