@@ -5,8 +5,19 @@ from refruntime.ops.base import OpRun
 
 
 class Reshape_5(OpRun):
+    _last: tuple = ((), (), ())  # (input shape, requested shape, resolved shape) of the last call
+
     def _run(self, data, shape, allowzero=0):
         requested = ints(shape)
+        last_in, last_req, last_new = self._last
+        if data.shape == last_in and requested == last_req:  # a loop of same-shaped calls: checked once
+            return (data.reshape(last_new),)
+        new = self._resolve(data, requested, allowzero)
+        self._last = (data.shape, requested, new)
+        return (data.reshape(new),)
+
+    def _resolve(self, data, requested: list, allowzero: int) -> list:
+        """The output shape: 0 copied (unless allowzero), -1 inferred, sizes checked."""
         new = list(requested)
         if not allowzero:
             for i, d in enumerate(requested):
@@ -33,4 +44,4 @@ class Reshape_5(OpRun):
             count *= d
         if count != data.size:
             self.fail(f"cannot reshape {data.size} elements of shape {data.shape} to {tuple(new)}")
-        return (data.reshape(new),)
+        return new
