@@ -243,28 +243,46 @@ def folded_parameters(model) -> int | None:
 
 def _value_key(v, keys: dict[int, tuple]) -> tuple:
     """Equal keys: equal constants (small tensors by content, computed values by op, attributes
-    and input keys), as `prune` merges duplicate initializers after folding."""
-    if id(v) in keys:
-        return keys[id(v)]
-    key: tuple = ("value", id(v))
+    and input keys), as `prune` merges duplicate initializers after folding.
+
+    Iterative, inputs first: a long chain of computed constants must not exhaust Python's stack,
+    and a malformed file can make one a cycle (a node turned into a Constant that keeps its inputs);
+    a value met again on its own cycle is keyed by its identity."""
+    pending, entered = [v], set()
+    while pending:
+        value = pending[-1]
+        if id(value) in keys:
+            pending.pop()
+            continue
+        node = value.producer
+        if value.const_value is None and node is not None and id(value) not in entered:
+            entered.add(id(value))
+            pending.extend(i for i in node.inputs if i is not None and id(i) not in keys)
+            continue
+        keys[id(value)] = _own_key(value, keys)
+        pending.pop()
+    return keys[id(v)]
+
+
+def _own_key(v, keys: dict[int, tuple]) -> tuple:
+    """The key of `v`, its inputs' keys already in `keys` (or missing on a cycle)."""
     t = v.const_value
     node = v.producer
     if t is not None and t.size <= 4096 and not t.is_external:
         try:
-            key = ("tensor", t.elem_type, t.shape, t.numpy().tobytes())
+            return ("tensor", t.elem_type, t.shape, t.numpy().tobytes())
         except GraphkitError:
             pass
     elif t is None and node is not None:
         from graphkit.surgery._util import node_proto
 
         proto = node_proto(node)
-        # sorted by their bytes, not their names: a name that is not UTF-8 reads back as bytes, and
-        # sorting it beside str names raised a TypeError (a malformed file must still be inspectable)
+        # sorted by their bytes (the name comes first), never by comparing names: protobuf hands a name
+        # that is not UTF-8 back as bytes, which once raised a TypeError here (gk.load refuses those now)
         attrs = b"".join(sorted(a.SerializeToString() for a in proto.attribute))
-        inputs = tuple(None if i is None else _value_key(i, keys) for i in node.inputs)
-        key = ("node", node.domain, node.op_type, attrs, inputs, v.index)
-    keys[id(v)] = key
-    return key
+        inputs = tuple(None if i is None else keys.get(id(i), ("value", id(i))) for i in node.inputs)
+        return ("node", node.domain, node.op_type, attrs, inputs, v.index)
+    return ("value", id(v))
 
 
 def parameters_text(summary: dict) -> str:

@@ -12,15 +12,28 @@ and must either succeed or raise the project's own errors (GraphkitError / RefRu
 the CLI must exit 0 or 2 with one stderr line). Cases run in a forked worker process with a
 per-case timeout and an address-space limit, so a hang, a segfault or an out-of-memory is reported
 as a finding (with the case's bytes) instead of stopping the run.
+
+The commands a user types run too, each in a subprocess of its own (`CliRunner`): inspect,
+simplify, run, verify with and without --per-node, quantize (and convert once graphkit has it).
+There a finding is an exit code other than 0/1/2, a traceback, exit 2 with other than one stderr
+line, or no answer within the bound (`cli_finding`).
+
+Seeds: small models built here, one model of each family the project runs (`family_seeds`:
+quantized, a transformer with contrib ops, scikit-learn, float16; built once, cached in a temp
+folder) and small files of the onnx package.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import io
+import json
 import multiprocessing as mp
 import os
 import random
+import signal
+import subprocess
+import sys
 import tempfile
 import traceback
 from collections import Counter
@@ -65,7 +78,7 @@ def built_seeds() -> dict[str, onnx.ModelProto]:
          helper.make_node("Softmax", ["g"], ["y"], axis=1)],
         [_vi("x", shape=["N", 2, 8, 8])], [_vi("y", shape=["N", 3])],
         [_const("w", rng.standard_normal((4, 2, 3, 3)).astype(f32)), _const("b", np.zeros(4, f32)),
-         _const("gw", rng.standard_normal((3, 16)).astype(f32)), _const("gb", np.zeros(3, f32))])
+         _const("gw", rng.standard_normal((3, 64)).astype(f32)), _const("gb", np.zeros(3, f32))])
     seeds["shape_ops"] = _model(
         [helper.make_node("Shape", ["x"], ["s"]),
          helper.make_node("Gather", ["s", "i0"], ["d0"], axis=0),
@@ -80,7 +93,7 @@ def built_seeds() -> dict[str, onnx.ModelProto]:
          helper.make_node("Transpose", ["y0"], ["y"], perm=[1, 0]),
          helper.make_node("OneHot", ["oi", "od", "ov"], ["oh"], axis=-1),
          helper.make_node("Slice", ["rg", "st", "en"], ["sl"])],
-        [_vi("x", shape=[2, 4])], [_vi("y", shape=None), _vi("oh", shape=None), _vi("sl", shape=None)],
+        [_vi("x", shape=[2, 4])], [_vi("y", shape=None), _vi("oh", shape=None), _vi("sl", TensorProto.INT64, None)],
         [_const("i0", np.array([0], np.int64)), _const("four", np.array([4], np.int64)),
          _const("es", np.array([2, 4], np.int64)), _const("reps", np.array([1, 2], np.int64)),
          _const("pads", np.array([0, 1, 0, 1], np.int64)), _const("cs", np.array([2, 10], np.int64)),
@@ -98,7 +111,7 @@ def built_seeds() -> dict[str, onnx.ModelProto]:
         [helper.make_node("Add", ["v", "one"], ["vo"]), helper.make_node("Less", ["vo", "lim"], ["co"]),
          helper.make_node("Identity", ["vo"], ["so"])], "body",
         [_vi("i", TensorProto.INT64, []), _vi("c", TensorProto.BOOL, []), _vi("v", shape=[1])],
-        [_vi("co", TensorProto.BOOL, []), _vi("vo", shape=[1]), _vi("so", shape=[1])],
+        [_vi("co", TensorProto.BOOL, [1]), _vi("vo", shape=[1]), _vi("so", shape=[1])],
         [_const("one", np.ones(1, f32)), _const("lim", np.array([5], f32))])
     then_g = helper.make_graph([helper.make_node("Neg", ["l"], ["o"])], "then", [], [_vi("o", shape=[1])])
     else_g = helper.make_graph([helper.make_node("Abs", ["l"], ["o2"])], "else", [], [_vi("o2", shape=[1])])
@@ -109,6 +122,15 @@ def built_seeds() -> dict[str, onnx.ModelProto]:
          helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)],
         [_vi("x", shape=[1])], [_vi("y", shape=[1]), _vi("scan", shape=None)],
         [_const("M", np.array(10, np.int64)), _const("C", np.array(True)), _const("zero", np.array(0, f32))])
+    scan_body = helper.make_graph(
+        [helper.make_node("Add", ["acc", "xs"], ["acc_out"]), helper.make_node("Mul", ["xs", "ys"], ["prod"])],
+        "scan_body", [_vi("acc", shape=[3]), _vi("xs", shape=[3]), _vi("ys", shape=[3])],
+        [_vi("acc_out", shape=[3]), _vi("prod", shape=[3])])
+    seeds["scan"] = _model(
+        [helper.make_node("Scan", ["init", "x", "x"], ["final", "prods"], body=scan_body, num_scan_inputs=2,
+                          scan_input_axes=[0, 1], scan_input_directions=[0, 1], scan_output_axes=[1])],
+        [_vi("x", shape=[3, 3])], [_vi("final", shape=[3]), _vi("prods", shape=[3, 3])],
+        [_const("init", np.zeros(3, f32))])
     seeds["elementwise"] = _model(
         [helper.make_node("Mul", ["x", "w"], ["a"]), helper.make_node("Sigmoid", ["a"], ["b"]),
          helper.make_node("Where", ["m", "b", "x"], ["c"]), helper.make_node("MatMul", ["c", "mw"], ["d"]),
@@ -146,10 +168,188 @@ def file_seeds(limit: int | None = None) -> dict[str, bytes]:
     return {n: out[n] for n in names}
 
 
-def all_seeds(file_limit: int | None = 60) -> dict[str, bytes]:
+def all_seeds(file_limit: int | None = 60, families: bool = True) -> dict[str, bytes]:
+    """The seed corpus: the models built here, one model per family the project runs
+    (`family_seeds`, if `families`), and files of the onnx package."""
     seeds = {name: m.SerializeToString() for name, m in built_seeds().items()}
+    if families:
+        seeds.update(family_seeds())
     seeds.update(file_seeds(file_limit))
     return seeds
+
+
+# -- one model of each family the project runs, made by the tools users make them with ----------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CORPUS_PACKAGES = ("onnx", "onnxruntime", "torch", "transformers", "scikit-learn", "skl2onnx",
+                    "onnxconverter-common", "numpy")
+
+
+def corpus_dir() -> str:
+    """tempfile.gettempdir()/graphkit-fuzz-corpus-<hash of this file and the builders' versions>."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    with open(__file__, "rb") as f:
+        h.update(f.read())
+    for package in _CORPUS_PACKAGES:
+        try:
+            h.update(f"{package} {version(package)};".encode())
+        except PackageNotFoundError:
+            h.update(f"{package} -;".encode())
+    return os.path.join(tempfile.gettempdir(), f"graphkit-fuzz-corpus-{h.hexdigest()[:12]}")
+
+
+def family_seeds() -> dict[str, bytes]:
+    """{family: model bytes}: quantized (QDQ, QOperator, dynamic, from tests/quant_zoo.py), a tiny BERT
+    with com.microsoft ops (onnxruntime.transformers.optimizer), scikit-learn (random forest and SVM
+    with ZipMap, gradient-boosted trees: skl2onnx), float16 (onnxconverter-common). Built once in a
+    subprocess (torch, transformers and scikit-learn stay out of the fuzzing process, which forks
+    workers) and cached in `corpus_dir()`; a family whose libraries are missing is left out and
+    `family_failures()` says why. No model file is committed."""
+    folder = _built_corpus()
+    with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    out = {}
+    for name in manifest["models"]:
+        with open(os.path.join(folder, f"{name}.onnx"), "rb") as f:
+            out[f"family/{name}"] = f.read()
+    return out
+
+
+def family_failures() -> dict[str, str]:
+    """{family: why it did not build} (missing libraries, converter errors)."""
+    with open(os.path.join(_built_corpus(), "manifest.json"), encoding="utf-8") as f:
+        return json.load(f)["failures"]
+
+
+def _built_corpus() -> str:
+    folder = corpus_dir()
+    if not os.path.exists(os.path.join(folder, "manifest.json")):
+        code = "import sys; from tests.fuzzing import build_corpus; build_corpus(sys.argv[1])"
+        done = subprocess.run([sys.executable, "-c", code, folder], cwd=ROOT, capture_output=True, text=True,
+                              timeout=1800, check=False)
+        if not os.path.exists(os.path.join(folder, "manifest.json")):
+            raise RuntimeError(f"the fuzz corpus did not build (exit {done.returncode}): {done.stderr[-2000:]}")
+    return folder
+
+
+def build_corpus(folder: str) -> None:
+    """Build every family into a private folder, then rename it to `folder` (a concurrent builder
+    that finished first wins)."""
+    import shutil
+    import warnings
+
+    work = tempfile.mkdtemp(prefix=os.path.basename(folder) + ".building-", dir=os.path.dirname(folder))
+    os.chmod(work, 0o755)
+    models, failures = [], {}
+    try:
+        for name, build in FAMILY_BUILDERS.items():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model = build(work)
+                with open(os.path.join(work, f"{name}.onnx"), "wb") as f:
+                    f.write(model.SerializeToString())
+                models.append(name)
+            except Exception as exc:  # noqa: BLE001 - recorded: a missing library leaves its family out
+                failures[name] = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+        with open(os.path.join(work, "manifest.json"), "w", encoding="utf-8") as f:
+            json.dump({"models": models, "failures": failures}, f, indent=1)
+        try:
+            os.rename(work, folder)
+        except OSError:
+            if not os.path.exists(os.path.join(folder, "manifest.json")):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _quant_zoo(name: str) -> onnx.ModelProto:
+    sys.path.insert(0, ROOT)
+    from tests import quant_zoo
+
+    return onnx.load(quant_zoo.get(name).path)
+
+
+def _bert_contrib(work: str) -> onnx.ModelProto:
+    """A one-layer BERT (hidden 32, two heads), exported by torch and fused by onnxruntime's
+    transformer optimizer: EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu."""
+    import torch
+    import transformers
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64, initializer_range=0.3,
+                                     attn_implementation="eager")
+    bert = transformers.BertModel(config).eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    path = os.path.join(work, "bert_export.onnx")
+    example = (torch.randint(0, 100, (1, 8)), torch.ones(1, 8, dtype=torch.int64))
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    with torch.no_grad():
+        torch.onnx.export(Hidden().eval(), example, path, input_names=["input_ids", "attention_mask"],
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    optimized = optimize_model(path, model_type="bert", num_heads=2, hidden_size=32)
+    ops = {n.op_type for n in optimized.model.graph.node if n.domain == "com.microsoft"}
+    missing = {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} - ops
+    if missing:
+        raise RuntimeError(f"the optimizer did not fuse {sorted(missing)} (made {sorted(ops)})")
+    os.remove(path)
+    return optimized.model
+
+
+def _sklearn(kind: str) -> onnx.ModelProto:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import make_classification, make_regression
+
+    x, y = make_classification(120, 6, n_informative=4, n_redundant=0, n_classes=3, random_state=0)
+    x = x.astype(np.float32)
+    if kind == "forest":  # TreeEnsembleClassifier, ZipMap
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0).fit(x, y)
+    elif kind == "svm":  # Scaler, SVMClassifier, ZipMap
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import SVC
+
+        model = make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)).fit(x, y)
+    else:  # TreeEnsembleRegressor
+        from sklearn.ensemble import GradientBoostingRegressor
+
+        x, y = make_regression(120, 6, random_state=0)
+        x = x.astype(np.float32)
+        model = GradientBoostingRegressor(n_estimators=4, max_depth=3, random_state=0).fit(x, y)
+    return to_onnx(model, x[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+
+
+def _float16(work: str) -> onnx.ModelProto:
+    """The quant zoo's residual CNN (Conv, BatchNormalization, Add, pools, Gemm) in float16 throughout."""
+    from onnxconverter_common import float16
+
+    return float16.convert_float_to_float16(_quant_zoo("cnn_op17_float"), keep_io_types=False)
+
+
+FAMILY_BUILDERS = {
+    "quant_qdq": lambda work: _quant_zoo("cnn_op17_qdq_u8s8_channel"),
+    "quant_qoperator": lambda work: _quant_zoo("cnn_op17_qop_u8s8_tensor"),   # QLinearConv, QGemm, QLinearAdd
+    "quant_dynamic": lambda work: _quant_zoo("lstm_op17_dynamic_u8s8"),       # DynamicQuantizeLSTM, MatMulInteger
+    "bert_contrib": _bert_contrib,
+    "sklearn_forest": lambda work: _sklearn("forest"),
+    "sklearn_svm": lambda work: _sklearn("svm"),
+    "sklearn_boosted_trees": lambda work: _sklearn("boosted"),
+    "float16": _float16,
+}
 
 
 # -- mutations -----------------------------------------------------------------------------------
@@ -219,16 +419,20 @@ def _wrong_attribute(attr: AttributeProto, rng: random.Random) -> AttributeProto
     return new
 
 
-def _structured_mutation(model: onnx.ModelProto, rng: random.Random) -> str:
+# one plausible value changed: what gets past the structural checks into the kernels
+GENTLE = ["small_attr", "small_attr", "attr_value", "huge_int", "input_shape"]
+
+
+def _structured_mutation(model: onnx.ModelProto, rng: random.Random, kinds: list[str] | None = None) -> str:
     """Mutate `model` in place; return what was done."""
     graphs = list(_graphs(model.graph))
     graph = rng.choice(graphs)
     nodes = list(graph.node)
     node = rng.choice(nodes) if nodes else None
-    kinds = ["attr_type", "drop_attr", "extra_attr", "drop_input", "rename_output", "rename_input",
-             "huge_int", "cycle", "opset", "dup_node", "op_type", "tensor", "input_type", "drop_graph_io",
-             "swap_nodes", "external", "domain", "attr_value", "dup_output", "ir_version",
-             "small_attr", "small_attr", "small_attr", "input_shape", "input_shape"]
+    kinds = kinds or ["attr_type", "drop_attr", "extra_attr", "drop_input", "rename_output", "rename_input",
+                      "huge_int", "cycle", "opset", "dup_node", "op_type", "tensor", "input_type", "drop_graph_io",
+                      "swap_nodes", "external", "domain", "attr_value", "dup_output", "ir_version",
+                      "small_attr", "small_attr", "small_attr", "input_shape", "input_shape"]
     kind = rng.choice(kinds)
     if kind == "attr_type" and node is not None and node.attribute:
         i = rng.randrange(len(node.attribute))
@@ -390,19 +594,21 @@ def _structured_mutation(model: onnx.ModelProto, rng: random.Random) -> str:
 
 
 def mutate(seed_bytes: bytes, rng: random.Random) -> tuple[bytes, str]:
-    """One case from one seed: a few structured mutations, byte mutations, or both."""
+    """One case from one seed: one gentle mutation (a fifth of the cases), else a few structured
+    mutations, byte mutations, or both."""
     steps = []
     data = seed_bytes
-    mode = rng.random()
+    gentle = rng.random() < 0.2
+    mode = 0.0 if gentle else rng.random()
     if mode < 0.8:
         try:
             model = onnx.ModelProto.FromString(seed_bytes)
         except Exception:  # noqa: BLE001
             model = None
         if model is not None:
-            for _ in range(rng.choice([1, 1, 1, 2, 3])):
+            for _ in range(1 if gentle else rng.choice([1, 1, 1, 2, 3])):
                 try:
-                    steps.append(_structured_mutation(model, rng))
+                    steps.append(_structured_mutation(model, rng, GENTLE if gentle else None))
                 except Exception as exc:  # noqa: BLE001 - a mutation that does not apply to this model
                     steps.append(f"(mutation failed: {type(exc).__name__})")
             try:
@@ -600,16 +806,140 @@ class Runner:
 
 
 def cases(seed: int, count: int | None, seeds: dict[str, bytes] | None = None):
-    """Yield (label, bytes) deterministically from `seed` (count=None: forever)."""
+    """Yield (label, bytes) deterministically from `seed` (count=None: forever). After one case per
+    seed, half the cases come from the models built in code (the families among them), half from
+    the onnx package's files, which outnumber them."""
     seeds = seeds or all_seeds()
     names = sorted(seeds)
+    built = [n for n in names if "/" not in n or n.startswith("family/")]
+    files = [n for n in names if n not in built]
     i = 0
     while count is None or i < count:
         rng = random.Random(seed * 1_000_003 + i)
-        name = names[i % len(names)] if i < len(names) else rng.choice(names)
+        if i < len(names):
+            name = names[i]
+        else:
+            name = rng.choice(built if built and (not files or rng.random() < 0.5) else files)
         data, what = mutate(seeds[name], rng)
         yield f"{name} #{i} (seed {seed}): {what}", data
         i += 1
+
+
+# -- the CLI in subprocesses -----------------------------------------------------------------------
+CLI_TIMEOUT = 20.0   # `--timeout` given to run/verify: a tiny model never needs more
+CLI_BOUND = 120.0    # seconds any command may take (the subprocess's timeout); past it: a finding
+
+
+def cli_commands(timeout: float = CLI_TIMEOUT) -> dict[str, list[str]]:
+    """{name: graphkit arguments} of the commands the fuzzer drives; {model} is the case's file,
+    {out} an .onnx file in the case's folder {work}. `convert` joins when graphkit has it."""
+    import importlib.util
+
+    t = f"{timeout:g}"
+    commands = {
+        "inspect": ["inspect", "{model}", "--show", "io,nodes,tensors,weights"],
+        "inspect --json": ["inspect", "{model}", "--show", "io,nodes,tensors,weights", "--json"],
+        "simplify": ["simplify", "{model}", "-o", "{out}"],
+        "run": ["run", "{model}", "--timeout", t],
+        "run --no-strict": ["run", "{model}", "--no-strict", "--timeout", t],  # what onnx's checks would stop
+        "verify": ["verify", "{model}", "--timeout", t],
+        "verify --per-node": ["verify", "{model}", "--per-node", "--timeout", t],
+        "quantize": ["quantize", "{model}", "-o", "{out}", "--random", "2"],
+    }
+    if importlib.util.find_spec("graphkit.cli.cmd_convert") is not None:
+        commands["convert"] = ["convert", "{model}", "--to", "tflite", "-o", "{work}/out.tflite"]
+    return commands
+
+
+def cli_finding(code: int, stderr: str) -> str | None:
+    """What is wrong with a command's answer (None: it behaved). Behaving is exit 0 (ok), 1 (a check
+    failed) or 2 (bad input: exactly one line on stderr, graphkit's), and never a traceback."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if "Traceback (most recent call last)" in stderr:
+        return f"exit {code} with a traceback: {lines[-1][:300] if lines else ''}"
+    if code < 0:
+        return f"killed by signal {-code} ({_signal_name(-code)})"
+    if code not in (0, 1, 2):
+        return f"exit {code}: {' | '.join(lines)[-300:]}"
+    if code == 2 and len(lines) != 1:
+        return f"exit 2 with {len(lines)} stderr lines: {' | '.join(lines)[:300]}"
+    if code == 2 and not lines[0].startswith("graphkit"):
+        return f"exit 2 with a line that is not graphkit's: {lines[0][:300]}"
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "?"
+
+
+def _graphkit_argv() -> list[str]:
+    """The installed entry point next to this interpreter, else the same main() through -c."""
+    script = os.path.join(os.path.dirname(sys.executable), "graphkit")
+    if os.path.isfile(script):
+        return [script]
+    return [sys.executable, "-c", "import sys; from graphkit.cli.main import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def _limit_address_space(pid: int) -> None:
+    """RLIMIT_AS of a child just started (prlimit: no preexec_fn, which is unsafe with threads)."""
+    import resource
+
+    try:
+        resource.prlimit(pid, resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
+class CliRunner:
+    """Runs `graphkit <command>` on a case in a subprocess of its own (fresh folder, address-space
+    limit, `bound` seconds) and judges the answer with `cli_finding`."""
+
+    def __init__(self, bound: float = CLI_BOUND, commands: dict[str, list[str]] | None = None):
+        self.bound = bound
+        self.commands = commands or cli_commands()
+        self.outcomes: Counter = Counter()   # "command: exit N (ErrorType)" of the answers that behaved
+        self.slow: list[tuple[str, str]] = []  # (command, line) of runs stopped by --timeout
+        self.seconds: Counter = Counter()    # wall time per command
+        self._argv = _graphkit_argv()
+
+    def check(self, data: bytes, command: str) -> tuple[str, str] | None:
+        """None if `graphkit <command>` behaved on the model `data`, else (stage, what went wrong)."""
+        import time
+
+        with tempfile.TemporaryDirectory(prefix="gk-fuzz-cli-") as work:
+            model = os.path.join(work, "case.onnx")
+            with open(model, "wb") as f:
+                f.write(data)
+            argv = [a.format(model=model, out=os.path.join(work, "out.onnx"), work=work)
+                    for a in self.commands[command]]
+            start = time.perf_counter()
+            proc = subprocess.Popen([*self._argv, *argv], cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+            _limit_address_space(proc.pid)
+            try:
+                _, err = proc.communicate(timeout=self.bound)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                self.seconds[command] += time.perf_counter() - start
+                return f"cli {command}", f"no answer within {self.bound:g} s"
+            self.seconds[command] += time.perf_counter() - start
+        stderr = err.decode("utf-8", "replace")
+        problem = cli_finding(proc.returncode, stderr)
+        if problem is not None:
+            return f"cli {command}", problem
+        outcome = f"{command}: exit {proc.returncode}"
+        if proc.returncode == 2:
+            line = stderr.strip()
+            kind = line.split(": ")[1] if line.count(": ") >= 2 else "usage"
+            outcome += f" ({kind})"
+            if "max_seconds=" in line:
+                self.slow.append((command, line[:300]))
+        self.outcomes[outcome] += 1
+        return None
 
 
 # -- random small graphs (for hypothesis) ----------------------------------------------------------

@@ -4,20 +4,36 @@ Every case must succeed or raise the project's own errors; a foreign exception, 
 timeout), a crash of the worker process (segfault, OOM) or a CLI exit other than 0/2 fails the test
 with the case's description and a saved reproducer. The budget is fixed and seeded, so CI runs the
 same cases every time (well under two minutes). Longer runs: `python tools/fuzz.py --minutes 10`.
+
+The commands a user types are driven too, each in a subprocess (tests/fuzzing.py CliRunner): the
+family seeds unmutated through `run` and `verify` (they must pass), then a few mutated models per
+command (GK_FUZZ_CLI_CASES) that must answer exit 0/1/2, one stderr line on exit 2, no traceback.
 """
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzzing import Runner, all_seeds, cases, random_graph_model
+from tests.fuzzing import (
+    CliRunner,
+    Runner,
+    all_seeds,
+    built_seeds,
+    cases,
+    family_failures,
+    family_seeds,
+    mutate,
+    random_graph_model,
+)
 
 SEED = 20240601
 MUTATION_CASES = int(os.environ.get("GK_FUZZ_CASES", "2500"))
 HYPOTHESIS_EXAMPLES = int(os.environ.get("GK_FUZZ_EXAMPLES", "300"))
+CLI_CASES = int(os.environ.get("GK_FUZZ_CLI_CASES", "3"))  # mutated models per CLI command
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +87,38 @@ def test_random_graphs_raise_only_project_errors(runner, tmp_path_factory, data)
     if result is not None:
         folder = tmp_path_factory.mktemp("repro")
         pytest.fail(_report([(str(model.graph.node), *result, blob)], folder))
+
+
+# -- the CLI, in subprocesses -------------------------------------------------------------------------
+def test_every_family_builds():
+    """One model of each family the project runs is in the corpus (the libraries are dev extras)."""
+    assert not family_failures(), family_failures()
+    assert {name.split("/")[1] for name in family_seeds()} >= {
+        "quant_qdq", "quant_qoperator", "bert_contrib", "sklearn_forest", "sklearn_svm", "float16"}
+
+
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_family_seeds_pass_through_the_cli(tmp_path, command):
+    cli = CliRunner()
+    for name, data in family_seeds().items():
+        assert cli.check(data, command) is None, name
+    assert set(cli.outcomes) == {f"{command}: exit 0"}, cli.outcomes
+
+
+def test_cli_commands_answer_mutated_models_with_one_line(tmp_path):
+    """A few mutated models (built seeds and families, taking turns) through every command."""
+    cli = CliRunner()
+    seeds = {name: m.SerializeToString() for name, m in built_seeds().items()}
+    seeds.update(family_seeds())
+    names = sorted(seeds)
+    findings, count = [], 0
+    for k, command in enumerate(cli.commands):
+        for j in range(1 if command == "convert" else CLI_CASES):  # convert imports TensorFlow: seconds
+            name = names[(k * CLI_CASES + j) % len(names)]
+            data, what = mutate(seeds[name], random.Random(SEED + 1_009 * k + j))
+            result = cli.check(data, command)
+            count += 1
+            if result is not None:
+                findings.append((f"{name}: {what}", *result, data))
+    assert not findings, _report(findings, tmp_path)
+    assert sum(cli.outcomes.values()) == count

@@ -68,11 +68,12 @@ def run(args) -> int:
         raise UsageError("--format applies to static quantization; --dynamic writes DynamicQuantizeLinear + "
                          "MatMulInteger/ConvInteger")
     try:
-        import onnxruntime
-
-        onnxruntime.set_default_logger_severity(3)  # the calibrator's sessions: errors only, not warnings
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise UsageError("graphkit quantize needs onnxruntime (pip install onnxruntime)") from None
+    from graphkit.verification.runtimes.ort import quiet_logging
+
+    quiet_logging()  # the calibrator's sessions: its errors raise (one line), they are not logged too
     calibration = args.calibrate if args.calibrate is not None else args.random
     op_types = args.op_types.split(",") if args.op_types else None
     report = quantize(args.model, args.output, calibration=calibration, format=args.format or "qdq",

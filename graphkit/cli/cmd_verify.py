@@ -6,8 +6,11 @@
     graphkit verify model.onnx --runtimes ort,ort-noopt --bisect-ort   # which ORT optimizer changed it
 
 Exit codes: 0 everything within tolerance, 1 a mismatch (or a runtime failed), 2 bad input/usage.
+`--timeout` bounds each refruntime run (ref, its oracles, the per-node replays) as in `graphkit run`.
 """
 from __future__ import annotations
+
+from graphkit.cli.cmd_run import HARD_EXIT_GRACE, add_timeout_argument, check_timeout
 
 HELP = "compare a model across runtimes (or two model versions) and find the first diverging node"
 
@@ -18,7 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("model", help="the .onnx model to verify")
     parser.add_argument("--runtimes", default="ref,ort",
                         help="comma-separated, at least two, the first is the baseline: ref, ref64, ref-spec, ort, "
-                             "ort-noopt, torch, onnx-reference (default: ref,ort)")
+                             "ort-noopt, torch, onnx-reference, tf, tflite (the model converted by graphkit "
+                             "convert, run by TensorFlow / TFLite) (default: ref,ort)")
     add_input_arguments(parser, exclusive_seed=True)
     parser.add_argument("--atol", type=float, default=None,
                         help="absolute tolerance for every float type (default per dtype: float32 1e-5, "
@@ -50,6 +54,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--html", metavar="REPORT.html", help="also write a self-contained HTML report")
     parser.add_argument("--progress", action="store_true",
                         help="progress lines on stderr even when it is not a terminal (on a terminal: always)")
+    add_timeout_argument(parser)
 
 
 def _check_up_front(args) -> None:
@@ -73,11 +78,13 @@ def _check_up_front(args) -> None:
             raise UsageError(f"--reduce {args.reduce}: folder {parent} does not exist")
     if args.load_outputs and args.against_model:
         raise UsageError("--load-outputs compares one model with saved outputs; --against-model compares two models")
+    check_timeout(args)
 
 
 def run(args) -> int:
     from graphkit.cli import _inputs
     from graphkit.verification import verify
+    from graphkit.verification.runtimes.ref import time_bound
 
     _check_up_front(args)
     request = _inputs.check_inputs(args, writes=("html",))
@@ -91,11 +98,13 @@ def run(args) -> int:
         # the saved outputs are the baseline; with --per-node a runtime must be (golden has no intermediates)
         runtimes = [*runtimes, golden] if args.per_node or args.reduce else [golden, *runtimes]
         notes.append(f"golden: saved outputs from {args.load_outputs}")
-    report = verify(args.model, runtimes=runtimes, inputs=prepared.feeds, seed=args.seed,
-                    shapes=request.shapes, atol=args.atol, rtol=args.rtol, tol=args.tol,
-                    error_stat=args.check_error_stat, per_node=args.per_node, oracle=args.oracle,
-                    against_model=args.against_model, reduce=args.reduce, bisect_ort=args.bisect_ort,
-                    strict=not args.no_strict, progress="always" if args.progress else True)
+    with time_bound(hard_exit_after=HARD_EXIT_GRACE):  # a node stuck in C code ends the command
+        report = verify(args.model, runtimes=runtimes, inputs=prepared.feeds, seed=args.seed,
+                        shapes=request.shapes, atol=args.atol, rtol=args.rtol, tol=args.tol,
+                        error_stat=args.check_error_stat, per_node=args.per_node, oracle=args.oracle,
+                        against_model=args.against_model, reduce=args.reduce, bisect_ort=args.bisect_ort,
+                        strict=not args.no_strict, progress="always" if args.progress else True,
+                        timeout=args.timeout)
     report.notes.extend(notes)
     if args.save_inputs:
         report.notes.append(f"inputs saved to {args.save_inputs}")

@@ -63,9 +63,16 @@ def _check_text(gp: onnx.GraphProto, g: Graph, scope: dict) -> None:
     try:
         "".join(scope)
         "".join([n._op_type + n._domain + n._name for n in g] + [gp.name])
+        "".join([a.name for p in gp.node for a in p.attribute])  # passes hand them on as keywords
     except TypeError:
         bad = [n for n in scope if isinstance(n, bytes)]
         bad += [v for p in gp.node for v in (p.op_type, p.domain, p.name) if isinstance(v, bytes)]
+        bad += [gp.name] if isinstance(gp.name, bytes) else []
+        attr = None if bad else next(((p, a) for p in gp.node for a in p.attribute if isinstance(a.name, bytes)),
+                                     None)
+        if attr is not None:
+            raise LoadError(f"graph {gp.name!r}: node {attr[0].name!r} ({attr[0].op_type}): attribute name "
+                            f"{attr[1].name!r} is not valid UTF-8; the file is malformed") from None
         raise LoadError(f"graph {gp.name!r}: a name is not valid UTF-8 ({bad[:1]!r}); the file is "
                         "malformed") from None
 

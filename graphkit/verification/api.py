@@ -34,7 +34,7 @@ def verify(model, runtimes: str | Sequence[str | Runtime] = ("ref", "ort"), inpu
            rtol: float | None = None, tol: Mapping[str, tuple[float, float]] | Sequence[str] | None = None,
            error_stat: str = "max", per_node: bool = False, oracle: bool = False, against_model=None,
            module=None, reduce: str | os.PathLike | None = None, bisect_ort: bool = False, strict: bool = True,
-           progress: bool = False) -> Report:
+           progress: bool = False, timeout: float | None = None) -> Report:
     """Compare `model` across `runtimes` (the first is the baseline), or against `against_model`
     on the first runtime only, matching values by name.
 
@@ -53,8 +53,16 @@ def verify(model, runtimes: str | Sequence[str | Runtime] = ("ref", "ort"), inpu
     reduce: a folder; save the smallest subgraph that still shows the mismatch, with its inputs.
     bisect_ort: find which of onnxruntime's graph optimizers changes the outputs.
     strict: refruntime refuses models onnx's checker and type inference reject.
+    timeout: seconds each refruntime run may take (ref, ref64, ref-spec, the oracles, per-node
+        replays); a run past it stops with a LimitError naming the node, reported as that runtime's
+        failure. None: unbounded.
     """
-    with model_files():  # what _load remembers about files is forgotten when verify returns
+    from graphkit.verification.runtimes.ref import time_bound
+
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    # what _load remembers about files is forgotten when verify returns; ref runs are bounded by timeout
+    with model_files(), time_bound(timeout):
         return _verify(model, runtimes, inputs, seed, shapes, atol, rtol, tol, error_stat, per_node, oracle,
                        against_model, module, reduce, bisect_ort, strict, progress)
 

@@ -68,6 +68,10 @@ class _Attention(OpRun):
         for name in ("q_num_heads", "kv_num_heads"):
             if name in a and a[name] < 1:
                 self.refuse(f"{name} must be positive, got {a[name]}")
+        if "q_num_heads" in a and "kv_num_heads" in a and a["q_num_heads"] % a["kv_num_heads"]:
+            self.refuse(f"attribute 'q_num_heads'={a['q_num_heads']} is not a multiple of attribute "
+                        f"'kv_num_heads'={a['kv_num_heads']}: each key/value head serves a whole group of "
+                        "query heads")
         for name in ("left_window_size", "right_window_size"):
             if a.get(name, -1) < -1:
                 self.refuse(f"{name} must be -1 (unbounded) or >= 0, got {a[name]}")

@@ -12,12 +12,12 @@ class If(OpRun):
     def prepare(self):
         for name in ("then_branch", "else_branch"):
             if name not in self.attributes:
-                self.fail(f"attribute {name} is required")
+                self.refuse(f"attribute '{name}' is required")
         self.then_branch = Subgraph(self, self.attributes["then_branch"])
         self.else_branch = Subgraph(self, self.attributes["else_branch"])
         for name, branch in (("then_branch", self.then_branch), ("else_branch", self.else_branch)):
             if len(branch.output_names) < self.num_outputs:
-                self.fail(f"{name} has {len(branch.output_names)} outputs, the node {self.num_outputs}")
+                self.refuse(f"attribute '{name}' has {len(branch.output_names)} outputs, the node {self.num_outputs}")
 
     def _run(self, cond, scope=None, then_branch=None, else_branch=None):
         flag = np.asarray(cond)

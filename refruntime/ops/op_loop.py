@@ -17,17 +17,22 @@ class Loop(OpRun):
 
     def prepare(self):
         if "body" not in self.attributes:
-            self.fail("attribute body is required")
+            self.refuse("attribute 'body' is required")
         self.body = Subgraph(self, self.attributes["body"])
         n_carried = len(self.node.input) - 2
+        if n_carried < 0:
+            self.refuse(f"has {len(self.node.input)} inputs; expected M, cond and the loop-carried values")
         if len(self.body.input_names) != n_carried + 2:
-            self.fail(f"body has {len(self.body.input_names)} inputs; expected {n_carried + 2} "
-                      "(iteration_num, condition and one per loop-carried value)")
+            self.refuse(f"attribute 'body' has {len(self.body.input_names)} inputs; expected {n_carried + 2} "
+                        "(iteration_num, condition and one per loop-carried value)")
         if len(self.body.output_names) < n_carried + 1:
-            self.fail(f"body has {len(self.body.output_names)} outputs; expected at least "
-                      f"{n_carried + 1} (condition and one per loop-carried value)")
+            self.refuse(f"attribute 'body' has {len(self.body.output_names)} outputs; expected at least "
+                        f"{n_carried + 1} (condition and one per loop-carried value)")
         self.n_carried = n_carried
         self.n_scan = len(self.body.output_names) - 1 - n_carried
+        if self.num_outputs > n_carried + self.n_scan:
+            self.refuse(f"has {self.num_outputs} outputs, but attribute 'body' makes {n_carried} loop-carried "
+                        f"value(s) and {self.n_scan} scan output(s)")
 
     def _limit(self, message: str):
         from refruntime.errors import LimitError

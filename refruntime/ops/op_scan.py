@@ -18,15 +18,21 @@ class Scan_9(OpRun):
     def prepare(self):
         a = self.attributes
         if "body" not in a or "num_scan_inputs" not in a:
-            self.fail("attributes body and num_scan_inputs are required")
-        self.body = Subgraph(self, a["body"])
+            self.refuse("attributes 'body' and 'num_scan_inputs' are required")
         self.m = a["num_scan_inputs"]
+        if not 1 <= self.m <= len(self.node.input):
+            self.refuse(f"attribute 'num_scan_inputs' is {self.m}; the node has {len(self.node.input)} inputs, "
+                        "of which the last num_scan_inputs (at least 1) are scanned")
+        self.body = Subgraph(self, a["body"])
         self.n = len(self.node.input) - self.m
         self.k = len(self.body.output_names) - self.n
-        if self.n < 0 or self.k < 0 or len(self.body.input_names) != self.n + self.m:
-            self.fail(f"body with {len(self.body.input_names)} inputs and {len(self.body.output_names)} "
-                      f"outputs does not fit {len(self.node.input)} node inputs with "
-                      f"num_scan_inputs={self.m}")
+        if self.k < 0 or len(self.body.input_names) != self.n + self.m:
+            self.refuse(f"attribute 'body' with {len(self.body.input_names)} inputs and {len(self.body.output_names)} "
+                        f"outputs does not fit {len(self.node.input)} node inputs with num_scan_inputs={self.m} "
+                        f"(body inputs: one per state and scan input; outputs: one per state, then scan outputs)")
+        if self.num_outputs > self.n + self.k:
+            self.refuse(f"has {self.num_outputs} outputs, but attribute 'body' makes {self.n} state(s) and "
+                        f"{self.k} scan output(s)")
         self.in_axes = a.get("scan_input_axes", [0] * self.m)
         self.in_dirs = a.get("scan_input_directions", [0] * self.m)
         self.out_axes = a.get("scan_output_axes", [0] * self.k)
@@ -36,7 +42,10 @@ class Scan_9(OpRun):
                               ("scan_output_axes", self.out_axes, self.k),
                               ("scan_output_directions", self.out_dirs, self.k)):
             if len(vals) != n:
-                self.fail(f"attribute {name} has {len(vals)} values, expected {n}")
+                self.refuse(f"attribute '{name}' has {len(vals)} values, expected {n}")
+        for name, vals in (("scan_input_directions", self.in_dirs), ("scan_output_directions", self.out_dirs)):
+            if any(v not in (0, 1) for v in vals):
+                self.refuse(f"attribute '{name}' is {vals}; each direction is 0 (forward) or 1 (reverse)")
 
     def _run(self, *inputs, scope=None, body=None, num_scan_inputs=None, scan_input_axes=None,
              scan_input_directions=None, scan_output_axes=None, scan_output_directions=None):

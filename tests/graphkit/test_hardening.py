@@ -229,3 +229,135 @@ def test_cli_verify_exits_2_for_hostile_files(tmp_path, capsys):
 def test_all_graphkit_errors_share_a_base():
     for cls in (LoadError, SaveError, GraphError):
         assert issubclass(cls, GraphkitError)
+
+
+# -- findings of the CLI fuzzer (tests/fuzzing.py CliRunner, tools/fuzz.py) -----------------------------
+def _graphkit(*args, timeout=120):
+    """`graphkit ARGS` in a subprocess: onnxruntime logs from C++ straight to fd 2, which capsys
+    cannot see, and --timeout's last resort ends the process."""
+    import subprocess
+    import sys
+
+    code = "import sys; from graphkit.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def _one_line(done, code=2):
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == code and len(lines) == 1 and lines[0].startswith("graphkit"), (done.returncode,
+                                                                                           done.stderr)
+    return lines[0]
+
+
+def test_attribute_names_that_are_not_utf8_are_refused_at_load(tmp_path, capsys):
+    """Fuzz findings: `graphkit inspect` raised TypeError ('<' between bytes and str) in summary.py
+    `_value_key`, which sorted a computed node's attributes by name, one of them bytes; `simplify`
+    raised TypeError ('keywords must be strings') in passes/fuse.py, which hands attributes on as
+    keywords. gk.load now refuses such a file, naming the node and the attribute, as refruntime does."""
+    gemm = model([helper.make_node("Constant", [], ["c"], value=helper.make_tensor("v", F, [2, 2], [1.0] * 4)),
+                  helper.make_node("Gemm", ["c", "c"], ["y"], alpha=0.5, beta=1.0, name="gm")], inputs=())
+    path = tmp_path / "bad_attr.onnx"
+    path.write_bytes(gemm.SerializeToString().replace(b"alpha", b"alp\xffa"))
+    with pytest.raises(LoadError, match=r"node 'gm' \(Gemm\): attribute name b'alp\\xffa' is not valid UTF-8"):
+        gk.load(str(path))
+    for command in (["inspect"], ["inspect", "--json", "--show", "nodes"], ["simplify", "-o", str(tmp_path / "o.onnx")],
+                    ["run"]):
+        assert main([command[0], str(path), *command[1:]]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "attribute name b'alp\\xffa' is not valid UTF-8" in lines[0], lines
+
+
+def test_inspect_counts_folded_parameters_when_a_constant_reads_its_own_result(tmp_path, capsys):
+    """Fuzz finding: summary.py `_value_key` recursed through the producers of computed constants,
+    RecursionError on a cycle: a node turned into a Constant that kept its input and lost its value
+    (a mutation of a quantized LSTM) closed a loop through a chain of computed constants."""
+    nodes = [helper.make_node("Neg", ["v0"], ["v1"]), helper.make_node("Neg", ["k"], ["v2"]),
+             helper.make_node("Neg", ["v2"], ["v3"]), helper.make_node("Constant", ["v3"], ["k"]),
+             helper.make_node("Add", ["k", "v1"], ["y"])]
+    path = tmp_path / "cycle.onnx"
+    onnx.save(model(nodes[::-1], inputs=(), inits=[numpy_helper.from_array(np.ones(3, np.float32), "v0")]), path)
+    assert main(["inspect", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert "parameters: 3" in out and not err, err
+
+
+def test_a_model_onnxruntime_refuses_is_reported_once(tmp_path):
+    """Fuzz finding: onnxruntime logged its own error (in colour, from C++) before graphkit's line."""
+    tree = helper.make_node("TreeEnsembleRegressor", ["x"], ["y"], domain="ai.onnx.ml", name="trees", n_targets=-1,
+                            nodes_treeids=[0], nodes_nodeids=[0], nodes_featureids=[0], nodes_modes=["LEAF"],
+                            nodes_values=[0.0], nodes_truenodeids=[0], nodes_falsenodeids=[0],
+                            target_treeids=[0], target_nodeids=[0], target_ids=[0], target_weights=[1.0])
+    graph = helper.make_graph([tree], "g", [vi("x", shape=(1, 2))], [vi("y", shape=(1, 1))])
+    path = tmp_path / "trees.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("ai.onnx.ml", 3)]), path)
+    for extra in ([], ["--per-node"]):
+        line = _one_line(_graphkit("verify", path, *extra))
+        assert "ref: ModelError: " in line and "node 'trees'" in line and "ort: Fail:" in line
+
+
+def test_quantize_reports_a_calibration_failure_once(tmp_path):
+    """Fuzz finding: onnxruntime logged the failing node of the calibration run before graphkit's line."""
+    path = tmp_path / "s2d.onnx"
+    graph = helper.make_graph([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2)], "g",
+                              [vi("x", shape=(1, 1, 3, 3))], [vi("y", shape=None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    line = _one_line(_graphkit("quantize", path, "-o", tmp_path / "q.onnx", "--random", "2",
+                               "--preprocess", "none"))
+    assert "QuantizationError" in line and "SpaceToDepth" in line
+
+
+# -- --timeout: run and verify stop a run that takes too long ---------------------------------------------
+def _slow_loop(path, trips=999_999):
+    """A Loop of `trips` iterations (below max_loop_iterations, far above a second)."""
+    body = helper.make_graph([helper.make_node("Add", ["v", "one"], ["v2"], name="inc"),
+                              helper.make_node("Identity", ["cond"], ["c2"], name="keep")], "body",
+                             [vi("i", TensorProto.INT64, ()), vi("cond", TensorProto.BOOL, ()), vi("v", shape=(1,))],
+                             [vi("c2", TensorProto.BOOL, ()), vi("v2", shape=(1,))],
+                             [helper.make_tensor("one", F, [1], [1.0])])
+    graph = helper.make_graph([helper.make_node("Loop", ["n", "", "x"], ["y"], body=body, name="loop")], "g",
+                              [vi("x", shape=(1,))], [vi("y", shape=(1,))],
+                              [helper.make_tensor("n", TensorProto.INT64, [], [trips])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_run_timeout_stops_the_run_naming_the_node(tmp_path):
+    import time
+
+    path = _slow_loop(tmp_path / "slow.onnx")
+    start = time.perf_counter()
+    line = _one_line(_graphkit("run", path, "--timeout", "1"))
+    assert time.perf_counter() - start < 30
+    assert "LimitError: the run took longer than max_seconds=1 s; it was running node" in line and "'loop'" in line
+
+
+def test_verify_timeout_bounds_every_refruntime_run(tmp_path):
+    path = _slow_loop(tmp_path / "slow.onnx")
+    line = _one_line(_graphkit("verify", path, "--runtimes", "ref,ref64", "--timeout", "1"))
+    assert "ref: LimitError: the run took longer than max_seconds=1 s" in line
+    assert "ref64: LimitError: the run took longer than max_seconds=1 s" in line
+    report = gk.verify(str(_slow_loop(tmp_path / "short.onnx", trips=3)), runtimes=("ref", "ref64"), timeout=60)
+    assert report.passed
+    from graphkit.verification.runtimes.ref import _BOUND
+
+    assert _BOUND.get() == (None, None)  # the bound ends with the call
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_timeout_must_be_a_positive_number(tmp_path, capsys, command, value):
+    path = tmp_path / "relu.onnx"
+    onnx.save(RELU, path)
+    assert main([command, str(path), "--timeout", value]) == 2
+    assert "--timeout must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_run_and_verify_default_to_a_generous_bound():
+    from graphkit.cli.cmd_run import DEFAULT_TIMEOUT
+    from graphkit.cli.main import build_parser
+
+    parser = build_parser()
+    for command in ("run", "verify"):
+        assert parser.parse_args([command, "m.onnx"]).timeout == DEFAULT_TIMEOUT == 600

@@ -37,10 +37,11 @@ SPILL_MIN_BYTES = 1 << 16  # initializers at least this large go to the data fil
 
 
 def default_log_severity() -> int:
-    """onnxruntime's severity threshold: 3 (errors only) unless GRAPHKIT_VERBOSE is set (the CLI's
-    `--verbose`), then 2 (warnings too). ORT logs from C++ straight to the process's stderr, in
-    colour, so a command's one-line promise depends on this."""
-    return 2 if os.environ.get("GRAPHKIT_VERBOSE") else 3
+    """onnxruntime's severity threshold: 4 (fatal only) unless GRAPHKIT_VERBOSE is set (the CLI's
+    `--verbose`), then 2 (warnings and errors too). ORT logs from C++ straight to the process's
+    stderr, in colour, so a command's one-line promise depends on this; its errors also raise, and
+    graphkit reports them from the exception (at 3, a model ORT refuses printed its error twice)."""
+    return 2 if os.environ.get("GRAPHKIT_VERBOSE") else 4
 
 
 def quiet_logging() -> None:

@@ -7,8 +7,15 @@ in the same process, which map (ORT) or repack the same weights themselves, and 
 counts in the RSS of each mapping; so after each run, and after each node of a streaming run, the
 pages of the weights just read are released (`refruntime.external_data.release_pages`): they stay
 in the page cache, and the next run maps them back with minor faults.
+
+Time: every Session made inside `with time_bound(seconds, hard_exit_after)` (gk.verify's `timeout`,
+the CLI's `--timeout`) stops a run longer than `seconds` with a LimitError naming the node
+(refruntime/deadline.py) - the ref runtimes, their oracles and per-node replays alike.
 """
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import onnx
 
@@ -17,6 +24,23 @@ from graphkit.verification.graph import model_file
 from graphkit.verification.runtimes.base import Runtime, RuntimeFailure, _first_line
 
 PRECISIONS = {"ref": "native", "ref64": "float64", "ref-spec": "spec"}
+
+# (max_seconds, hard_exit_after) of the Sessions made now; (None, None): unbounded
+_BOUND: contextvars.ContextVar = contextvars.ContextVar("ref_time_bound", default=(None, None))
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float | None = None, hard_exit_after: float | None = None):
+    """Bound every refruntime run started by the ref runtimes made inside the block: `seconds` per
+    run (a LimitError naming the node), and with `hard_exit_after` a node stuck in C code ends the
+    process that much later (the CLI's choice, never a library's). None keeps the outer value."""
+    outer_seconds, outer_exit = _BOUND.get()
+    token = _BOUND.set((outer_seconds if seconds is None else seconds,
+                        outer_exit if hard_exit_after is None else hard_exit_after))
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
 
 
 class _ModelFile:
@@ -41,11 +65,13 @@ class RefRuntime(Runtime):
 
         self.precision, self.strict = precision, strict
         path = model_file(model)
+        seconds, hard_exit_after = _BOUND.get()
         try:
             self.session = Session(model if path is None else _ModelFile(model, path), precision=precision,
-                                   strict=strict)
+                                   strict=strict, max_seconds=seconds)
         except Exception as exc:
             raise RuntimeFailure(name, f"{type(exc).__name__}: {_first_line(exc)}") from exc
+        self.session.hard_exit_after = hard_exit_after
 
     def for_model(self, model):
         return RefRuntime(self.name, model, self.precision, self.strict)
