@@ -4,6 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 BROWSER := $(VENV)/.chromium
+TF     := $(VENV)/.tensorflow
 
 .PHONY: demo test bench lint clean
 
@@ -23,10 +24,19 @@ $(BROWSER): | $(STAMP)
 	     DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium >/dev/null 2>&1; then touch $@; \
 	else echo "note: chromium is missing and apt-get could not install it; the HTML report's browser test will skip" >&2; fi
 
-demo: $(STAMP)
+# graphkit convert and verify's tf/tflite runtimes need TensorFlow's CPU wheel (pyproject's `tf`
+# extra: ~270 MB download, ~1.5 GB installed, about a minute). It shares onnx, numpy and protobuf with
+# the project, so it goes into the same venv (docs/convert.md). Installed once, quietly (pip's output
+# in $(TF).log); where it cannot be installed the note says so, the demo leaves out its tf/tflite
+# rows and tests/graphkit/test_convert.py skips.
+$(TF): pyproject.toml | $(STAMP)
+	@if $(PIP) -e ".[tf]" >$(TF).log 2>&1; then touch $@; \
+	else echo "note: tensorflow-cpu could not be installed (see $(TF).log); graphkit convert and the tf/tflite runtimes are unavailable" >&2; fi
+
+demo: $(STAMP) $(TF)
 	$(VENV)/bin/graphkit demo --out demo-out
 
-test: $(STAMP) $(BROWSER)
+test: $(STAMP) $(BROWSER) $(TF)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -1,19 +1,23 @@
-"""graphkit demo: the tutorial CNNs, from their bugs to three runtimes that agree.
+"""graphkit demo: the tutorial CNNs, from their bugs to five runtimes that agree.
 
 1. Run the two tutorial CNNs as published and explain how their Linear layer is mis-sized.
 2. Export the corrected nets with both torch exporters (TorchScript and torch.export), dynamic batch.
 3. Summarise each .onnx file.
-4. Run every file with refruntime, onnxruntime and the torch module at each batch size; one table
-   of errors and latencies. Exit 0 only if every comparison passes.
+4. Convert each file to a TensorFlow SavedModel and a TFLite model (graphkit convert), the
+   tutorials' last step. Without TensorFlow installed this step says so in one line and the
+   tf/tflite rows are left out; the rest still runs and decides the exit code.
+5. Run every file with refruntime, onnxruntime, the torch module, TensorFlow and TFLite at each
+   batch size; one table of errors and latencies. Exit 0 only if every comparison passes.
 
-torch is imported inside run(), never when the CLI starts.
+torch is imported inside run(), never when the CLI starts; TensorFlow only in step 4 and after.
 """
 from __future__ import annotations
 
 import sys
 import time
 
-HELP = "tutorial CNNs: diagnose their bugs, export with both torch exporters, compare 3 runtimes"
+HELP = ("tutorial CNNs: diagnose their bugs, export with both torch exporters, convert to TensorFlow/TFLite, "
+        "compare 5 runtimes")
 
 
 def add_arguments(parser) -> None:
@@ -72,10 +76,15 @@ def run(args) -> int:
         result["exports"].append({"net": name, "exporter": exporter, "path": path, "summary": line})
         say("   " + line)
 
-    say("\n== 4. refruntime (ref) vs onnxruntime (ort) vs the torch module, same seeded inputs")
+    say("\n== 4. Converted to a TensorFlow SavedModel and a TFLite model (graphkit convert)")
+    converted, conversion_errors = _convert(models, args.out, say, result)
+    failed = failed or conversion_errors
+
+    say("\n== 5. refruntime (ref) vs onnxruntime (ort) vs the torch module vs TensorFlow (tf) vs TFLite (tflite), "
+        "same seeded inputs")
     rows, errors, fallbacks = [], [], []
     for name, exporter, net, path in models:
-        runners = compare.runtimes(path, net)
+        runners = compare.runtimes(path, net, converted.get(path))
         if getattr(runners["ref"], "fallback_ops", None):
             fallbacks.append(f"{name}.{exporter}: {', '.join(runners['ref'].fallback_ops)}")
         for batch in args.batch:
@@ -104,6 +113,43 @@ def run(args) -> int:
     print(f"\n{'PASS' if ok else 'FAIL'}: {passed}/{len(rows)} comparisons within tolerance, "
           f"{len(models)}/{2 * len(nets.NETS)} exports; {seconds:.1f} s")
     return 0 if ok else 1
+
+
+def _convert(models, out: str, say, result: dict) -> tuple[dict, bool]:
+    """({onnx path: {"tf": ConversionResult, "tflite": ...}}, whether a conversion failed).
+    Without TensorFlow: one line, nothing converted, nothing failed."""
+    import os
+
+    from graphkit.convert import tfenv
+
+    result["conversions"] = []
+    try:
+        tfenv.tensorflow()
+    except Exception as exc:  # noqa: BLE001 - not installed, or an install that cannot be imported
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if not isinstance(exc, tfenv.TensorFlowMissing):
+            reason = f"TensorFlow cannot be imported: {type(exc).__name__}: {reason}"
+        say(f"   {reason.split(';')[0]}, so the tf and tflite rows are left out ({tfenv.INSTALL_HINT})")
+        result["conversions"] = None
+        return {}, False
+    from graphkit.convert.api import to_saved_model, to_tflite
+
+    converted, failed = {}, False
+    for name, exporter, _, path in models:
+        stem = os.path.join(out, f"{name}.{exporter}")
+        for fmt, write, target in (("tf", to_saved_model, f"{stem}_savedmodel"), ("tflite", to_tflite, f"{stem}.tflite")):
+            try:
+                done = write(path, target)
+            except Exception as exc:  # noqa: BLE001 - a failed conversion is a result to show
+                message = f"{name}.{exporter} -> {fmt}: {type(exc).__name__}: {exc}"
+                print(f"   {message}", file=sys.stderr)
+                result["errors"].append(message)
+                failed = True
+                continue
+            converted.setdefault(path, {})[fmt] = done
+            result["conversions"].append({"net": name, "exporter": exporter, **done.to_json()})
+            say(f"   {name}.{exporter}: {done.summary()}")
+    return converted, failed
 
 
 def _finite(x: float):

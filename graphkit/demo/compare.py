@@ -1,6 +1,7 @@
 """Run one exported model on several runtimes, time them, and compare their outputs.
 
     runners = runtimes(path, net)                  # {"ref": fn, "ort": fn, "torch": fn}, fn(x) -> array
+    runners = runtimes(path, net, converted)       # + "tf", "tflite": the files graphkit convert wrote
     measured = run_interleaved(runners, x)          # outputs, median latency, errors per runtime
     result = compare(measured.outputs["ref"], measured.outputs["ort"])  # max_abs, max_rel, ok
 
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphkit.demo.export import INPUT
+from graphkit.demo.export import INPUT, OUTPUT
 from graphkit.demo.nets import INPUT_SHAPE
 
 ATOL, RTOL = 1e-5, 1e-4
-PAIRS = (("ref", "ort"), ("ref", "torch"), ("ort", "torch"))
+PAIRS = (("ref", "ort"), ("ref", "torch"), ("ort", "torch"), ("ref", "tf"), ("ref", "tflite"))
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -66,13 +67,42 @@ def torch_runner(net) -> Runner:
     return run
 
 
-def runtimes(path: str, net) -> dict[str, Runner]:
-    """The three runtimes of the demo, each a function of the input batch.
+def tf_runner(converted) -> Runner:
+    """The SavedModel `graphkit convert --to tf` wrote (a ConversionResult), its serving signature."""
+    from graphkit.convert.tfenv import quiet_native, tensorflow
+
+    tf = tensorflow()
+    with quiet_native():
+        serve = tf.saved_model.load(converted.path).signatures["serving_default"]
+    key_in, key_out = converted.inputs[INPUT], converted.outputs[OUTPUT]
+    return lambda x: serve(**{key_in: tf.constant(x)})[key_out].numpy()
+
+
+def tflite_runner(converted) -> Runner:
+    """The .tflite file `graphkit convert --to tflite` wrote, in TFLite's interpreter with its
+    defaults (XNNPACK on CPU); a new batch size resizes the input."""
+    from graphkit.convert.tfenv import tensorflow
+    from graphkit.verification.runtimes.tflite import interpreter
+
+    with open(converted.path, "rb") as f:
+        runner = interpreter(tensorflow(), f.read()).get_signature_runner()
+    key_in, key_out = converted.inputs[INPUT], converted.outputs[OUTPUT]
+    return lambda x: runner(**{key_in: x})[key_out]
+
+
+def runtimes(path: str, net, converted: dict | None = None) -> dict[str, Runner]:
+    """The runtimes of the demo, each a function of the input batch: ref, ort, torch, and tf /
+    tflite for the files `converted` names ({"tf": ConversionResult, "tflite": ...}).
 
     A runtime that cannot even load the model gets a runner that raises that error, so the failure
     shows up in the table like any other."""
     makers = {"ref": lambda: ref_runner(path), "ort": lambda: ort_runner(path),
               "torch": lambda: torch_runner(net)}
+    converted = converted or {}
+    if "tf" in converted:
+        makers["tf"] = lambda: tf_runner(converted["tf"])
+    if "tflite" in converted:
+        makers["tflite"] = lambda: tflite_runner(converted["tflite"])
     runners = {}
     for name, make in makers.items():
         try:
@@ -187,9 +217,13 @@ class Row:
 
 def compare_pairs(model: str, exporter: str, batch: int, measured: Measured,
                   atol: float = ATOL, rtol: float = RTOL) -> list[Row]:
-    """One Row per runtime pair of PAIRS; a pair with a failed runtime is a failing row."""
+    """One Row per pair of PAIRS whose runtimes both ran (or failed); a pair with a failed runtime
+    is a failing row. Without TensorFlow the tf/tflite pairs are absent, not failing."""
     rows = []
+    ran = set(measured.outputs) | set(measured.errors)
     for a, b in PAIRS:
+        if a not in ran or b not in ran:
+            continue
         failed = [n for n in (a, b) if n in measured.errors]
         if failed:
             result = Comparison(float("nan"), float("nan"), False, f"{failed[0]} failed")

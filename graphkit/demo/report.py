@@ -5,7 +5,7 @@ import math
 
 from graphkit.summary import summarize
 
-RUNTIMES = ("ref", "ort", "torch")
+RUNTIMES = ("ref", "ort", "torch", "tf", "tflite")
 
 
 def one_line(name: str, model) -> str:
@@ -32,27 +32,32 @@ def _ms(latency: dict, name: str) -> str:
     return f"{latency[name] * 1e3:.2f}" if name in latency else "-"
 
 
-HEADER = ("model", "exporter", "batch", "pair", "max abs", "max rel", "result",
-          *(f"{r} ms" for r in RUNTIMES))
+COLUMNS = ("model", "exporter", "batch", "pair", "max abs", "max rel", "result")
+HEADER = (*COLUMNS, *(f"{r} ms" for r in RUNTIMES))
 
 
 def format_table(rows, atol: float, rtol: float, repeats: int) -> str:
-    """The table of `compare.compare_pairs` rows; latencies are shown on each group's first row."""
+    """The table of `compare.compare_pairs` rows; latencies are shown on each group's first row,
+    one column per runtime that ran (tf/tflite only when TensorFlow is installed)."""
+    shown = [r for r in RUNTIMES if any(r in row.latency or r in row.pair for row in rows)] or list(RUNTIMES[:3])
+    header = (*COLUMNS, *(f"{r} ms" for r in shown))
     cells, previous = [], None
     for row in rows:
         group = (row.model, row.exporter, row.batch)
-        latencies = [_ms(row.latency, r) for r in RUNTIMES] if group != previous else [""] * 3
+        latencies = [_ms(row.latency, r) for r in shown] if group != previous else [""] * len(shown)
         previous = group
         verdict = "PASS" if row.result.ok else "FAIL" + (f" ({row.result.note})" if row.result.note else "")
         cells.append((row.model, row.exporter, str(row.batch), f"{row.pair[0]} vs {row.pair[1]}",
                       _num(row.result.max_abs), _num(row.result.max_rel), verdict, *latencies))
-    widths = [max(len(c[i]) for c in [HEADER, *cells]) for i in range(len(HEADER))]
-    right = {2, 4, 5, 7, 8, 9}
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+    right = {2, 4, 5, *range(len(COLUMNS), len(header))}
 
     def line(c):
         return "  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(c, widths)))
 
     title = (f"pass: |a - b| <= {atol:.0e} + {rtol:.0e} * |b| for every element (b = the pair's second "
-             f"runtime); latency: median of {repeats} rounds of alternating ~0.1 s blocks of calls; ort = onnxruntime CPU, default session options")
-    rule = "-" * len(line(HEADER))
-    return "\n".join([title, rule, line(HEADER), rule, *(line(c).rstrip() for c in cells), rule])
+             f"runtime); latency: median of {repeats} rounds of alternating ~0.1 s blocks of calls; ort = onnxruntime CPU, "
+             f"default session options; tf / tflite = the SavedModel / .tflite file graphkit convert wrote, in "
+             f"TensorFlow / TFLite's interpreter (XNNPACK), default threads")
+    rule = "-" * len(line(header))
+    return "\n".join([title, rule, line(header), rule, *(line(c).rstrip() for c in cells), rule])

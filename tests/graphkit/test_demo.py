@@ -1,13 +1,16 @@
 """`graphkit demo` end to end, the tutorial-bug diagnosis, and the error metrics of the table."""
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-NETS, EXPORTERS, BATCHES, PAIRS = ("SimpleCNN", "Net"), ("torchscript", "dynamo"), (1, 64), 3
+TENSORFLOW = importlib.util.find_spec("tensorflow") is not None  # the tf/tflite rows need it (make test installs it)
+NETS, EXPORTERS, BATCHES = ("SimpleCNN", "Net"), ("torchscript", "dynamo"), (1, 64)
+PAIRS = 5 if TENSORFLOW else 3  # ref/ort/torch pairs, plus ref vs tf and ref vs tflite
 
 
 def _table_rows(stdout: str) -> list[str]:
@@ -27,7 +30,27 @@ def test_demo_passes_and_writes_every_model(tmp_path):
     for net in NETS:
         for exporter in EXPORTERS:
             assert (out / f"{net}.{exporter}.onnx").is_file()
+            if TENSORFLOW:
+                assert (out / f"{net}.{exporter}_savedmodel" / "saved_model.pb").is_file()
+                assert (out / f"{net}.{exporter}.tflite").is_file()
+    if TENSORFLOW:
+        assert " ref vs tflite " in proc.stdout
+        assert "XNNPACK" not in proc.stderr and "oneDNN" not in proc.stderr, proc.stderr  # native logs hidden
+    else:
+        assert "TensorFlow is not installed" in proc.stdout
     assert "3136" in proc.stdout and "16 rows" in proc.stdout
+
+
+def test_demo_without_tensorflow_says_so_in_one_line(tmp_path):
+    """TensorFlow unavailable: step 4 is one line, nothing is converted, nothing fails."""
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "from graphkit.cli.cmd_demo import _convert\n"
+            "lines, result = [], {'errors': []}\n"
+            "converted, failed = _convert([], 'out', lines.append, result)\n"
+            "assert converted == {} and not failed and result['conversions'] is None, (converted, failed, result)\n"
+            "assert len(lines) == 1 and 'TensorFlow is not installed' in lines[0], lines\n")
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_cli_does_not_import_torch():

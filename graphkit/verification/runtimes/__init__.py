@@ -9,7 +9,7 @@ module each (ref, ort, onnx_reference, torch/, module).
 Names: ref, ref64 (the exact oracle: float64 throughout), ref-spec (the spec oracle: each op in
 float64, rounded to its declared type), ort, ort-noopt, torch (the ONNX graph executed op by op with
 torch), onnx-reference (onnx.reference.ReferenceEvaluator), module (the original torch module;
-outputs only).
+outputs only), tf and tflite (the model converted by graphkit.convert, run by TensorFlow / TFLite).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import onnx
 from graphkit.errors import UsageError
 from graphkit.verification.runtimes.base import Runtime, RuntimeFailure
 
-RUNTIME_NAMES = ("ref", "ref64", "ref-spec", "ort", "ort-noopt", "torch", "onnx-reference", "module")
+RUNTIME_NAMES = ("ref", "ref64", "ref-spec", "ort", "ort-noopt", "torch", "onnx-reference", "module", "tf",
+                 "tflite")
 
 
 def make_runtime(name: str, model: onnx.ModelProto, module=None, strict: bool = True) -> Runtime:
@@ -44,6 +45,14 @@ def make_runtime(name: str, model: onnx.ModelProto, module=None, strict: bool = 
         from graphkit.verification.runtimes.module import ModuleRuntime
 
         return ModuleRuntime(name, model, module)
+    if name == "tf":
+        from graphkit.verification.runtimes.tf import TfRuntime
+
+        return TfRuntime(name, model)
+    if name == "tflite":
+        from graphkit.verification.runtimes.tflite import TfliteRuntime
+
+        return TfliteRuntime(name, model)
     raise UsageError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIME_NAMES)}")
 
 
