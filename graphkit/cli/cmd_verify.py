@@ -110,6 +110,7 @@ def run(args) -> int:
         report.notes.append(f"inputs saved to {args.save_inputs}")
     print(report.to_json() if args.json else report.table())
     if args.html:
-        with open(args.html, "w", encoding="utf-8") as f:
-            f.write(report.to_html())
+        from graphkit.verification import html
+
+        html.write(report, args.html)  # the reduced repro's links relative to the page's folder
     return 0 if report.passed else 1

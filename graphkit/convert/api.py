@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
+from graphkit.atomic import atomic_open
 from graphkit.convert.tfenv import ConversionError, quiet_native
 from graphkit.errors import UsageError
 
@@ -115,15 +116,8 @@ def to_tflite(model, out_path: str | os.PathLike, shapes: dict | None = None) ->
     proto = load_proto(model)
     graph = TFGraph(proto, target="tflite")
     content, keys = tflite_bytes(graph, shapes=shapes)
-    fd, tmp = tempfile.mkstemp(prefix=".graphkit-", suffix=".tflite", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(out_path, "wb") as f:
+        f.write(content)
     return ConversionResult(out_path, "tflite", {s.name: s.key for s in graph.inputs}, keys,
                             time.perf_counter() - start, len(content), list(graph.notes))
 

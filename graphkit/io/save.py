@@ -30,6 +30,7 @@ import uuid
 
 import onnx
 
+from graphkit.atomic import file_mode as _file_mode
 from graphkit.errors import SaveError
 from graphkit.io.external_data import Writer, check_save_location
 from graphkit.io.to_proto import model_to_proto
@@ -175,19 +176,6 @@ def _temp(folder: str, stem: str, temps: list[str]):
     return os.fdopen(fd, "wb")
 
 
-def _file_mode(dest: str) -> int:
-    """Mode of the file being replaced, else what open() would give under the current umask."""
-    try:
-        return os.stat(dest).st_mode & 0o7777
-    except OSError:
-        global _UMASK
-        if _UMASK is None:
-            _UMASK = os.umask(0o022)
-            os.umask(_UMASK)
-        return 0o666 & ~_UMASK
-
-
-_UMASK = None
 
 
 def _close(fh) -> None:

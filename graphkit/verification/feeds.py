@@ -332,7 +332,9 @@ def load_arrays(source, what: str = "--inputs") -> dict:
 def save_feeds(path: str, feeds: Mapping[str, np.ndarray]) -> None:
     """Feeds (or outputs) as an .npz that `--inputs` / `--load-outputs` read back. `path` is written
     as given (numpy would append .npz to a name without it)."""
-    with open(path, "wb") as f:
+    from graphkit.atomic import atomic_open
+
+    with atomic_open(path, "wb") as f:
         np.savez(f, **{k: np.asarray(v) for k, v in feeds.items()})
 
 

@@ -61,9 +61,11 @@ def render(report, path: str | os.PathLike | None = None) -> str:
 
 
 def write(report, path: str | os.PathLike) -> str:
-    """Write the page to `path` (links relative to its folder). Returns the path."""
+    """Write the page to `path` atomically (links relative to its folder). Returns the path."""
+    from graphkit.atomic import atomic_open
+
     text = render(report, path)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return os.fspath(path)
 
