@@ -33,12 +33,20 @@ class LayerNormalization_17(OpRun):
         check_stash_type(self)
         self._stats = len(self.node.output) > 1 and any(self.node.output[1:])
 
+    _fast: tuple = ()  # (signature of the inputs, ax, rows, cols) of the last float32 fast-path call
+
     def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1):
+        signature = (x.shape, x.dtype, scale.shape, scale.dtype, None if b is None else (b.shape, b.dtype))
+        if self._fast and self._fast[0] == signature:  # same shapes and dtypes: the checks passed
+            return self._float32_rows(x, scale, b, epsilon, *self._fast[1:])
         ax = normalize_axis(self, axis, x.ndim)
         unidirectional(self, "Scale", scale, x.shape)
         unidirectional(self, "B", b, x.shape)
         dtype = stage_one_dtype(x.dtype, stash_type)
         rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
+        if x.dtype == np.float32 and dtype == np.float32 and rows and cols and _per_column(scale, b, cols):
+            self._fast = (signature, ax, rows, cols)
+            return self._float32_rows(x, scale, b, epsilon, ax, rows, cols)
         work = np.ascontiguousarray(as_compute(x, dtype)).reshape(rows, cols)
         y, mean, inv_std = standardize_rows(work, epsilon)
         y = y.reshape(x.shape)
@@ -51,3 +59,25 @@ class LayerNormalization_17(OpRun):
         stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
         stat_dtype = np.float64 if stash_type == 11 else np.float32
         return y, mean.reshape(stat_shape).astype(stat_dtype), inv_std.reshape(stat_shape).astype(stat_dtype)
+
+    def _float32_rows(self, x, scale, b, epsilon, ax, rows, cols):
+        """float32 X with Scale and B over the whole normalized block: one numba pass per row."""
+        from refruntime.kernels.layer_norm_rows import layer_norm_rows
+
+        work = np.ascontiguousarray(x).reshape(rows, cols)
+        y = np.empty((rows, cols), np.float32)
+        mean, inv_std = np.empty(rows, np.float32), np.empty(rows, np.float32)
+        scale = scale.reshape(cols)
+        bias = scale if b is None else b.reshape(cols)  # ignored without B
+        layer_norm_rows(work, scale, bias, b is not None, np.float32(epsilon), y, mean, inv_std)
+        y = y.reshape(x.shape)
+        if not self._stats:
+            return (y,)
+        stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
+        return y, mean.reshape(stat_shape), inv_std.reshape(stat_shape)
+
+
+def _per_column(scale, b, cols: int) -> bool:
+    """Scale (and B) float32 with one value per normalized element (no broadcasting within it)."""
+    return (scale.dtype == np.float32 and scale.size == cols
+            and (b is None or (b.dtype == np.float32 and b.size == cols)))

@@ -494,3 +494,54 @@ def test_matmul_then_constant_bias_is_fused_and_bitwise_the_unfused_result(dtype
     unfused = session.run({"x": x}, after=lambda *a: None)["y"]
     assert fused.dtype == unfused.dtype == dtype and fused.shape == unfused.shape
     np.testing.assert_array_equal(fused, unfused)
+
+
+def _layer_norm_body_float64(x, scale, bias, epsilon, axis):
+    """The function body of LayerNormalization in float64: the exact answer each float32 result is
+    an approximation of."""
+    x = x.astype(np.float64)
+    axes = tuple(range(axis % x.ndim, x.ndim))
+    d = x - x.mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / np.sqrt((d * d).mean(axis=axes, keepdims=True) + epsilon)
+    y = d * inv_std * scale.astype(np.float64)
+    return y + bias.astype(np.float64) if bias is not None else y, inv_std
+
+
+@pytest.mark.parametrize("shape,axis,with_bias,offset", [((1, 16, 128), -1, True, 0.0), ((3, 7, 5), 1, False, 0.0),
+                                                         ((2, 9, 64), -1, True, 1e3), ((4, 1), -1, True, 0.0)])
+def test_float32_layer_norm_rows_are_as_close_to_float64_as_the_numpy_path(shape, axis, with_bias, offset):
+    """The one-pass float32 kernel (kernels/layer_norm_rows.py) against the float64 body: no further
+    from it, in float32 ulps, than the numpy float32 path it replaced (standardize_rows, run here
+    directly), and Mean / InvStdDev within a few ulps of the exact ones."""
+    from refruntime.kernels.normalization import standardize_rows
+
+    rng = np.random.default_rng(len(shape) + axis)
+    x = (rng.standard_normal(shape) * 3 + offset).astype(np.float32)
+    block = shape[axis % len(shape):]
+    scale = rng.standard_normal(block).astype(np.float32)
+    bias = rng.standard_normal(block).astype(np.float32) if with_bias else None
+    inputs = ["x", "scale"] + (["bias"] if with_bias else [])
+    node = helper.make_node("LayerNormalization", inputs, ["y", "mean", "inv_std"], axis=axis, epsilon=1e-5)
+    graph = helper.make_graph([node], "ln", [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in inputs],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "mean", "inv_std")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"x": x, "scale": scale, **({"bias": bias} if with_bias else {})}
+    out = Session(model).run(feeds)
+    y, mean, inv_std = out["y"], out["mean"], out["inv_std"]
+    exact, exact_inv = _layer_norm_body_float64(x, scale, bias, 1e-5, axis)
+    assert y.dtype == mean.dtype == inv_std.dtype == np.float32
+    stat_shape = shape[:axis % len(shape)] + (1,) * (len(shape) - axis % len(shape))
+    assert mean.shape == inv_std.shape == stat_shape
+
+    # the numpy float32 path, as it ran before: standardize_rows, then scale and bias
+    rows = int(np.prod(shape[:axis % len(shape)]))
+    d, _, old_inv = standardize_rows(np.ascontiguousarray(x).reshape(rows, -1), 1e-5)
+    old = d.reshape(shape) * scale + (bias if with_bias else 0)
+    # errors in ulps of the largest term of Y = Normalized * Scale + B (Y itself may cancel to ~0)
+    terms = np.abs(exact - (bias if with_bias else 0)) + (np.abs(bias) if with_bias else 0)
+    ulp = np.spacing(terms.astype(np.float32)).astype(np.float64)
+    new_err, old_err = (np.abs(y - exact) / ulp).max(), (np.abs(old - exact) / ulp).max()
+    assert new_err <= max(old_err, 2.0), (new_err, old_err)
+    np.testing.assert_allclose(inv_std, exact_inv.reshape(stat_shape), rtol=3e-7)
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=tuple(range(axis % len(shape), len(shape))),
+                                                                keepdims=True), rtol=1e-6, atol=1e-6)
