@@ -535,7 +535,7 @@ def test_float32_layer_norm_rows_are_as_close_to_float64_as_the_numpy_path(shape
 
     # the numpy float32 path, as it ran before: standardize_rows, then scale and bias
     rows = int(np.prod(shape[:axis % len(shape)]))
-    d, _, old_inv = standardize_rows(np.ascontiguousarray(x).reshape(rows, -1), 1e-5)
+    d, _, _ = standardize_rows(np.ascontiguousarray(x).reshape(rows, -1), 1e-5)
     old = d.reshape(shape) * scale + (bias if with_bias else 0)
     # errors in ulps of the largest term of Y = Normalized * Scale + B (Y itself may cancel to ~0)
     terms = np.abs(exact - (bias if with_bias else 0)) + (np.abs(bias) if with_bias else 0)
