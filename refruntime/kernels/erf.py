@@ -53,7 +53,7 @@ def _erf_loop(x, out, c):
     for i in range(x.size):
         v = np.float64(x[i])
         a = abs(v)
-        a = a if a < LIMIT else LIMIT        # |x| >= 4, Inf and NaN: the last piece, t = 0, p = 1
+        a = a if a < LIMIT else LIMIT  # noqa: FURB136 - min() keeps NaN; NaN must take the last piece (t = 0)
         k = min(int(a * (1.0 / WIDTH)), n)
         t = a - k * WIDTH
         p = c[k, 9]
