@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from refruntime.plan_shape_memo import memoize_shape_steps
+
 NONE_SLOT, DUMP_SLOT = 0, 1
 
 
@@ -79,6 +81,8 @@ def compile_program(plan) -> Program | None:
     single_steps = [(step, _direct_call(step.kernel), step.inputs, step.outputs) for step in plan.steps]
     remaining, precomputed = _precompute(plan, single_steps)
     units, fused_outputs = _fuse(plan, [unit[0] for unit in remaining], precomputed)
+    units, _ = memoize_shape_steps(units, _constants(plan, precomputed), set(plan.output_names), NONDETERMINISTIC,
+                                   fused_outputs)
     slots: dict[str, int] = {"": NONE_SLOT}
 
     def slot(name: str) -> int:
@@ -111,6 +115,19 @@ def compile_program(plan) -> Program | None:
     outputs = [(n, slot(n)) for n in plan.output_names]
     return Program(len(slots) + 1, sources, steps, outputs, list(fused_outputs.values()), fused_outputs, slots,
                    preset)
+
+
+def _constants(plan, precomputed: dict):
+    """name -> its constant value (an initializer that is not a graph input, or a compile-time
+    value), else None."""
+    graph_inputs = set(plan.input_names)
+
+    def constant(name: str):
+        if name in plan.initializers and name not in graph_inputs:
+            return plan.initializers[name]
+        return precomputed.get(name)
+
+    return constant
 
 
 NONDETERMINISTIC = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",

@@ -545,3 +545,71 @@ def test_float32_layer_norm_rows_are_as_close_to_float64_as_the_numpy_path(shape
     np.testing.assert_allclose(inv_std, exact_inv.reshape(stat_shape), rtol=3e-7)
     np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=tuple(range(axis % len(shape), len(shape))),
                                                                 keepdims=True), rtol=1e-6, atol=1e-6)
+
+
+def _shape_chain_model():
+    """y = Reshape(x, [rows * cols]) + Range(0, rows * cols) and z = Shape(x)[1] * 2 (a graph output
+    computed from the shape alone): a Shape -> Gather -> Mul -> Unsqueeze -> Concat chain and a
+    Range, as transformer exports build their Reshape targets and position ids."""
+    i64 = TensorProto.INT64
+    consts = {"zero": np.array(0, np.int64), "one": np.array(1, np.int64), "i0": np.array(0, np.int64),
+              "i1": np.array(1, np.int64), "two": np.array(2, np.int64), "ax0": np.array([0], np.int64)}
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i0"], ["rows"]),
+        helper.make_node("Gather", ["shape", "i1"], ["cols"]),
+        helper.make_node("Mul", ["rows", "cols"], ["count"]),
+        helper.make_node("Unsqueeze", ["count", "ax0"], ["target"]),
+        helper.make_node("Reshape", ["x", "target"], ["flat"]),
+        helper.make_node("Range", ["zero", "count", "one"], ["positions"]),
+        helper.make_node("Cast", ["positions"], ["positions_f"], to=TensorProto.FLOAT),
+        helper.make_node("Add", ["flat", "positions_f"], ["y"]),
+        helper.make_node("Mul", ["cols", "two"], ["z"]),
+    ]
+    graph = helper.make_graph(nodes, "shape_chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["r", "c"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"]),
+                               helper.make_tensor_value_info("z", i64, [])],
+                              [numpy_helper.from_array(v, n) for n, v in consts.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_shape_arithmetic_is_computed_once_per_input_shape_and_follows_a_new_shape():
+    """The shape memo (refruntime/plan_shape_memo.py): runs alternating between shapes give the
+    numpy formula's values every time; the chain's steps are memoized, the graph output computed from
+    the shape is not (callers own what a run returns), nor anything reading x's data."""
+    session = Session(_shape_chain_model())
+    rng = np.random.default_rng(0)
+    for shape in [(2, 3), (2, 3), (4, 5), (2, 3), (1, 7), (4, 5)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        out = session.run({"x": x})
+        np.testing.assert_array_equal(out["y"], x.reshape(-1) + np.arange(x.size, dtype=np.float32))
+        assert int(out["z"]) == 2 * shape[1]
+    program = next(v for v in vars(session.plan).values() if type(v).__name__ == "Program")
+    memoized = {step.node.output[0] for step, run, *_ in program.steps
+                if getattr(run, "__name__", "") in ("shape_memo", "identity_memo")}
+    assert {"shape", "rows", "cols", "count", "target", "positions", "positions_f"} <= memoized
+    assert "z" not in memoized and "y" not in memoized and "flat" not in memoized
+
+
+def test_shape_memo_never_serves_one_threads_outputs_to_another():
+    """Two threads running one session at two shapes: every result is right for its own input."""
+    import threading
+
+    session = Session(_shape_chain_model())
+    errors = []
+
+    def work(shape, seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(300):
+            x = rng.standard_normal(shape).astype(np.float32)
+            y = session.run({"x": x})["y"]
+            if not np.array_equal(y, x.reshape(-1) + np.arange(x.size, dtype=np.float32)):
+                errors.append(shape)
+                return
+
+    threads = [threading.Thread(target=work, args=(s, k)) for k, s in enumerate([(2, 3), (5, 4)])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
