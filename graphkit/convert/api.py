@@ -25,6 +25,7 @@ import onnx
 from graphkit.atomic import atomic_open
 from graphkit.convert.tfenv import ConversionError, quiet_native
 from graphkit.errors import UsageError
+from graphkit.io.whole_proto import load_whole_proto
 
 FORMATS = ("tf", "tflite")
 NAMES_FILE = os.path.join("assets.extra", "graphkit.json")
@@ -144,26 +145,7 @@ def tflite_bytes(graph, outputs: list[str] | None = None, shapes: dict | None = 
 
 def load_proto(model) -> onnx.ModelProto:
     """A ModelProto with its weights, from a path, a ModelProto or a graphkit Model."""
-    if isinstance(model, onnx.ModelProto):
-        return model
-    if hasattr(model, "to_proto"):
-        return model.to_proto()
-    if isinstance(model, (str, os.PathLike)):
-        from graphkit.errors import LoadError
-        from refruntime.external_data import UnsafeExternalData, inline_external_data
-
-        path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise LoadError(f"model file not found: {path}")
-        try:
-            proto = onnx.load(path, load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
-            raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-        try:
-            return inline_external_data(proto, os.path.dirname(os.path.abspath(path)))
-        except UnsafeExternalData as exc:
-            raise LoadError(f"{path}: {exc}") from None
-    raise UsageError(f"cannot convert a {type(model).__name__}; give a path, an onnx.ModelProto or a graphkit Model")
+    return load_whole_proto(model)[0]
 
 
 def _check_folder(out_dir: str) -> None:

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 
 import onnx
 
-from graphkit.errors import GraphkitError, LoadError, UsageError
+from graphkit.errors import GraphkitError, UsageError
+from graphkit.io.whole_proto import load_whole_proto
 from graphkit.quantization import accuracy
 from graphkit.quantization.calibration import check_shapes, load_samples, random_samples, reader
 
@@ -128,7 +129,7 @@ def quantize(model, output: str | os.PathLike, *, calibration=None, format: str 
     Raises UsageError (bad arguments or calibration data), LoadError, QuantizationError.
     """
     _check_options(format, activation_type, weight_type, dynamic, preprocess, calibration, verify_samples)
-    proto, src = _load(model)
+    proto, src = load_whole_proto(model)
     out = _destination(output, src, "output")
     pre_out = _destination(save_preprocessed, src, "save_preprocessed") if save_preprocessed else None
     if pre_out is not None and pre_out == out:
@@ -257,36 +258,6 @@ def _samples(proto: onnx.ModelProto, calibration, seed: int, shapes) -> list[dic
 
 
 # --- files -------------------------------------------------------------------------------------
-def _load(model) -> tuple[onnx.ModelProto, str | None]:
-    """(proto with external data inlined, its path or None)."""
-    from refruntime.external_data import UnsafeExternalData, inline_external_data
-
-    base_dir, path = None, None
-    if isinstance(model, onnx.ModelProto):
-        proto = model
-    elif isinstance(model, (str, os.PathLike)):
-        path = os.path.abspath(os.fspath(model))
-        if not os.path.isfile(path):
-            raise LoadError(f"model file not found: {os.fspath(model)}")
-        try:
-            proto = onnx.load(path, load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
-            raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-        base_dir = os.path.dirname(path)
-    elif hasattr(model, "to_proto"):  # a graphkit Model
-        proto = model.to_proto()
-        path = getattr(model, "source_path", None)
-        base_dir = os.path.dirname(path) if path else None
-    else:
-        raise UsageError(f"model must be a path, an onnx.ModelProto or a graphkit Model, got {type(model).__name__}")
-    if not proto.HasField("graph"):
-        raise LoadError(f"{path or 'the given model'}: not an ONNX model (no graph)")
-    try:
-        return inline_external_data(proto, base_dir), path
-    except UnsafeExternalData as exc:
-        raise LoadError(f"{path or 'the given model'}: {exc}") from None
-
-
 def _destination(path, src: str | None, what: str) -> str:
     if path is None or not os.fspath(path):
         raise UsageError(f"{what}: give a path to write to")
