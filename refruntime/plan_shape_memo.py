@@ -16,7 +16,7 @@ and wraps each one's call in a memo:
 - the others: the last input objects (by identity) and the outputs; inputs are constants or
   memoized outputs, so the same objects mean the same values (a Shape that sees a new shape
   returns new arrays, and everything downstream recomputes).
-Only outputs that are arrays are cached (sequences are lists a later kernel could extend). They are
+Only outputs that are arrays (16 MiB at most per step: a memo holds them between runs) are cached (sequences are lists a later kernel could extend). They are
 made read-only, as initializers are: kernels never write their inputs, and a cached
 array is shared by every later run. Steps producing a graph output are left alone (callers own
 what a run returns). A memo never changes a value: it returns what the kernel returned for the
@@ -56,12 +56,22 @@ def memoize_shape_steps(units: list, constants, graph_outputs: set, nondetermini
     return out, count
 
 
+MAX_CACHED_BYTES = 16 << 20  # a memo holds its outputs between runs: a large mask is recomputed instead
+
+
 def _cacheable(values) -> bool:
-    """A kernel's outputs that may be shared by later runs: a tuple of arrays, numpy scalars (a
-    Gather of one dimension gives one) or omitted outputs. Sequences and maps are lists and dicts,
-    which a later kernel might extend: never cached."""
-    return type(values) is tuple and all(v is None or type(v) is np.ndarray or isinstance(v, np.generic)
-                                         for v in values)
+    """A kernel's outputs that may be shared by later runs: a tuple of arrays (together at most
+    MAX_CACHED_BYTES), numpy scalars (a Gather of one dimension gives one) or omitted outputs.
+    Sequences and maps are lists and dicts, which a later kernel might extend: never cached."""
+    if type(values) is not tuple:
+        return False
+    nbytes = 0
+    for v in values:
+        if type(v) is np.ndarray:
+            nbytes += v.nbytes
+        elif v is not None and not isinstance(v, np.generic):
+            return False
+    return nbytes <= MAX_CACHED_BYTES
 
 
 def _read_only(values: tuple) -> tuple:

@@ -613,3 +613,24 @@ def test_shape_memo_never_serves_one_threads_outputs_to_another():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_shape_memo_does_not_hold_large_values_between_runs(monkeypatch):
+    """A ConstantOfShape of the input's shape is recomputed, not kept, above MAX_CACHED_BYTES."""
+    import refruntime.plan_shape_memo as memo
+
+    monkeypatch.setattr(memo, "MAX_CACHED_BYTES", 1000)
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("ConstantOfShape", ["s"], ["ones"],
+                              value=numpy_helper.from_array(np.ones(1, np.float32))),
+             helper.make_node("Add", ["x", "ones"], ["y"])]
+    graph = helper.make_graph(nodes, "big_mask", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])])
+    session = Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    for n in (10, 10, 1000, 1000):
+        x = np.arange(n, dtype=np.float32)
+        np.testing.assert_array_equal(session.run({"x": x})["y"], x + 1)
+    program = next(v for v in vars(session.plan).values() if type(v).__name__ == "Program")
+    run = next(r for step, r, *_ in program.steps if step.node.op_type == "ConstantOfShape")
+    last = run.__closure__[run.__code__.co_freevars.index("last")].cell_contents
+    assert last[1][0].shape == (10,)  # the 40-byte value is kept; the 4,000-byte one never was
