@@ -213,6 +213,9 @@ def quantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, ou
     types of at most 25 significant bits); for float8 outputs the zero point is added in it too.
     None: the exact quotient. Integer outputs round half to even (NaN: the type's minimum, see
     `saturate`); float8/float4/float6 outputs follow `to_float8`."""
+    if (x.dtype == np.float32 and precision == np.float32 and out_dtype in _BYTE_TYPES
+            and _float32_per_tensor(x, scale, zero_point, block_size)):
+        return _quantize_float32(x, scale, zero_point, out_dtype)
     s = broadcast_param(scale, x.shape, axis, block_size).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if precision is None:
@@ -237,6 +240,9 @@ def dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, 
     The difference is exact; the product is exact in float64 while |x - zero_point| times the
     scale's significand fits 53 bits (8/16-bit and narrower x always; int32 x up to 2**29 with a
     float32 scale) and is then rounded once to the output type."""
+    if (x.dtype in _BYTE_TYPES and _float32_per_tensor(x, scale, zero_point, block_size)
+            and (out_dtype is None or out_dtype == np.float32)):
+        return _dequantize_float32(x, scale, zero_point)
     v = x.astype(np.float64)
     if zero_point is not None:
         v = v - broadcast_param(zero_point, x.shape, axis, block_size).astype(np.float64)
@@ -413,3 +419,46 @@ class QuantParamChecks:
                         "output channels")
             return None
         return None if x is None else matmul_param_error(param, x.shape, granularity)
+
+
+# --- the common case in float32: activations quantized per tensor to uint8/int8 --------------------
+# QDQ models quantize and dequantize every activation with one float32 scale and one 8-bit zero
+# point. There the float64 route above and float32 arithmetic give the same bits, in a third of the
+# passes over the data and no float64 temporaries:
+# - QuantizeLinear divides in float32 (its precision): numpy's float32 division is the correctly
+#   rounded quotient, which is what rounding the float64 quotient to float32 gives (53 >= 2 * 24 + 2).
+#   rint of a float32 is a float32; adding an 8-bit zero point is exact below 2**24, and anything
+#   larger is far outside the range and clipped all the same; fmax maps NaN to the minimum.
+# - DequantizeLinear: x - zero_point is a small integer (exact in float32) and its product with the
+#   scale is rounded once, as the float64 product (exact) rounded to float32 is.
+# tests/refruntime/test_quantize_kernels.py checks both against the float64 route bit for bit.
+_BYTE_TYPES = (np.dtype(np.uint8), np.dtype(np.int8))
+
+
+def _float32_per_tensor(x, scale, zero_point, block_size) -> bool:
+    return (type(x) is np.ndarray and not block_size and np.asarray(scale).dtype == np.float32
+            and np.asarray(scale).size == 1
+            and (zero_point is None or (np.asarray(zero_point).size == 1
+                                        and np.asarray(zero_point).dtype in _BYTE_TYPES)))
+
+
+def _quantize_float32(x: np.ndarray, scale, zero_point, out_dtype) -> np.ndarray:
+    from refruntime.ops._common import fp_ignored
+
+    lo, hi = int_range(out_dtype)
+    with fp_ignored():  # a quotient may overflow to Inf (then saturated)
+        q = np.divide(x, np.float32(np.asarray(scale).reshape(())), out=np.empty(x.shape, np.float32))
+    np.rint(q, out=q)
+    if zero_point is not None:
+        q += np.float32(np.asarray(zero_point).reshape(()))
+    np.fmax(q, np.float32(lo), out=q)  # NaN (and -Inf) -> the minimum
+    np.minimum(q, np.float32(hi), out=q)
+    return q.astype(out_dtype)
+
+
+def _dequantize_float32(x: np.ndarray, scale, zero_point) -> np.ndarray:
+    y = x.astype(np.float32)
+    if zero_point is not None:
+        y -= np.float32(np.asarray(zero_point).reshape(()))
+    y *= np.float32(np.asarray(scale).reshape(()))
+    return y

@@ -744,3 +744,39 @@ def test_integer_products_pick_float32_only_when_every_partial_sum_is_exact():
     assert exact_dtype(255 * 128 * 4096) == np.float64 and exact_dtype(2 ** 24 - 1) == np.float32
     (y,) = run_ref(one_node("MatMulInteger", {"a": a, "b": b}, {}, ["a", "b"], opset=10), {"a": a, "b": b})
     np.testing.assert_array_equal(y, np.full((2, 2), -255 * 128 * 4096))
+
+
+@pytest.mark.parametrize("out_type", [np.uint8, np.int8])
+def test_float32_per_tensor_fast_paths_equal_the_float64_route_bit_for_bit(out_type, monkeypatch):
+    """ops/_quant.py's float32 route for per-tensor uint8/int8 (QDQ activations) against its float64
+    route, bit for bit: ties at every half step, values around the range's ends, huge quotients,
+    +-Inf, NaN, signed zeros, subnormal scales' products."""
+    from refruntime.ops import _quant
+
+    rng = np.random.default_rng(7)
+    scale = np.float32(0.0173)
+    zp = np.asarray(128 if out_type == np.uint8 else -3, out_type)
+    halves = (np.arange(-600, 600) + 0.5).astype(np.float32) * scale  # near-ties after float32 rounding
+    x = np.concatenate([halves, rng.standard_normal(100_000).astype(np.float32) * 3,
+                        np.float32([0.0, -0.0, 3e38, -3e38, np.inf, -np.inf, np.nan, 1e-45, 2.2, -2.2])])
+    codes = np.arange(np.iinfo(out_type).min, np.iinfo(out_type).max + 1).astype(out_type)
+    scales = (np.float32(0.0173), np.float32(3.4e38 / 300), np.float32(1e-40))
+
+    def both_routes():
+        return (_quant.quantize(x, scale, zp, np.dtype(out_type), precision=np.dtype(np.float32)),
+                [_quant.dequantize(codes, s, zp) for s in scales])
+
+    fast_q, fast_dq = both_routes()
+    monkeypatch.setattr(_quant, "_float32_per_tensor", lambda *args: False)  # the general, float64 route
+    slow_q, slow_dq = both_routes()
+    assert fast_q.dtype == np.dtype(out_type) and all(y.dtype == np.float32 for y in fast_dq)
+    np.testing.assert_array_equal(fast_q, slow_q)
+    monkeypatch.undo()
+    for shape in [(), (1,), (0, 3)]:  # a 0-d tensor (a quantized Constant), one value, no values
+        v = np.full(shape, 1.5, np.float32)
+        y = _quant.quantize(v, scale, zp, np.dtype(out_type), precision=np.dtype(np.float32))
+        assert y.shape == shape and y.dtype == np.dtype(out_type)
+        assert _quant.dequantize(y, scale, zp).shape == shape
+    for fast, slow, s in zip(fast_dq, slow_dq, scales):
+        np.testing.assert_array_equal(fast, slow)
+        np.testing.assert_array_equal(fast, ((codes.astype(np.float64) - float(zp)) * np.float64(s)).astype(np.float32))
