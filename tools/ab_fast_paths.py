@@ -1,0 +1,184 @@
+"""A/B of refruntime's fast paths, each switched off (A) and on (B) in one process (a tool, not a test).
+
+    .venv/bin/python tools/ab_fast_paths.py                     # all three
+    .venv/bin/python tools/ab_fast_paths.py shape-memo quantize
+
+- shape-memo: refruntime/plan_shape_memo.py, on BERT-tiny (sequence 16) exported three ways: the
+  benchmark's static TorchScript export, TorchScript with dynamic batch/sequence axes, torch.export
+  with dynamic shapes.
+- layernorm: the one-pass float32 LayerNormalization rows (kernels/layer_norm_rows.py) against the
+  numpy route, on BERT-tiny and GPT-2-tiny at sequence 16 and 128.
+- quantize: the float32 per-tensor Quantize/DequantizeLinear route (ops/_quant.py) on the
+  benchmark's ResCNN-q8, batch 1 and 64.
+Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
+A and B must be bitwise equal (the tool stops otherwise), but for layernorm, whose float64 row
+sums differ from numpy's float32 ones in the last bits (the largest difference is printed). Models are built from configs with random
+weights into a temporary folder (torch and transformers needed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _time(sessions: dict, feeds: dict, rounds: int) -> dict:
+    times = {v: [] for v in sessions}
+    for _ in range(rounds):
+        for version, (session, switch) in sessions.items():
+            switch()
+            session.run(feeds)
+            start = time.perf_counter()
+            while time.perf_counter() - start < 0.1:
+                t = time.perf_counter()
+                session.run(feeds)
+                times[version].append(time.perf_counter() - t)
+    return {v: float(np.median(t)) * 1e3 for v, t in times.items()}
+
+
+def _ab(label: str, path: str, feeds: dict, off, on, rounds: int, note=lambda session: "", exact: bool = True) -> None:
+    from refruntime import Session
+
+    off()
+    a = Session(path)
+    a_out = a.run(feeds)
+    on()
+    b = Session(path)
+    b_out = b.run(feeds)
+    if any(not np.array_equal(a_out[k], b_out[k]) for k in a_out):
+        if exact:
+            raise SystemExit(f"{label}: A and B outputs differ")
+        worst = max(float(np.abs(a_out[k].astype(np.float64) - b_out[k]).max()) for k in a_out)
+        note_before = note
+        note = lambda session: f"{note_before(session)}(outputs within {worst:.1e})"
+    ms = _time({"A": (a, off), "B": (b, on)}, feeds, rounds)
+    print(f"{label:44s} A {ms['A']:8.3f} ms   B {ms['B']:8.3f} ms   A/B {ms['A'] / ms['B']:.2f}x {note(b)}")
+
+
+def _bert_exports(folder: str) -> dict:
+    import bench_runtime
+    import torch
+    import transformers
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    paths = {"BERT-tiny s16, TorchScript static": bench_runtime._transformer("bert", 16)(folder)}
+    torch.manual_seed(0)
+    core = transformers.BertModel(transformers.BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2,
+                                                          num_attention_heads=2, intermediate_size=512))
+
+    class Hidden(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.core = core
+
+        def forward(self, ids, mask):
+            return self.core(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    ids, mask = (torch.from_numpy(v) for v in bench_runtime._token_feeds(16)(1).values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = os.path.join(folder, "bert_dynamic_axes.onnx")
+        axes = {0: "batch", 1: "sequence"}
+        torch.onnx.export(Hidden().eval(), (ids, mask), path, input_names=["ids", "mask"], output_names=["hidden"],
+                          opset_version=17, dynamo=False, dynamic_axes={"ids": axes, "mask": axes})
+        paths["BERT-tiny s16, TorchScript dynamic axes"] = path
+        path = os.path.join(folder, "bert_dynamo.onnx")
+        dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence")}
+        torch.onnx.export(Hidden().eval(), (ids, mask), path, input_names=["ids", "mask"], output_names=["hidden"],
+                          opset_version=18, dynamo=True, dynamic_shapes=(dims, dims), verbose=False)
+        paths["BERT-tiny s16, torch.export dynamic"] = path
+    return paths
+
+
+def shape_memo(folder: str, rounds: int) -> None:
+    import bench_runtime
+
+    import refruntime.plan_fusion as fusion
+
+    memoize = fusion.memoize_shape_steps
+
+    def off():
+        fusion.memoize_shape_steps = lambda units, *args: (units, 0)
+
+    def on():
+        fusion.memoize_shape_steps = memoize
+
+    def note(session):
+        program = next(v for v in vars(session.plan).values() if type(v).__name__ == "Program")
+        memo = sum(getattr(run, "__name__", "") in ("shape_memo", "identity_memo") for _, run, *_ in program.steps)
+        return f"({memo} of {len(program.steps)} steps memoized)"
+
+    for label, path in _bert_exports(folder).items():
+        _ab(f"shape memo: {label}", path, bench_runtime._token_feeds(16)(1), off, on, rounds, note)
+    on()
+
+
+def layernorm(folder: str, rounds: int) -> None:
+    import bench_runtime
+
+    import refruntime.ops.op_layer_normalization as ln
+
+    per_column = ln._per_column
+
+    def off():
+        ln._per_column = lambda *args: False
+
+    def on():
+        ln._per_column = per_column
+
+    for kind, label in (("bert", "BERT-tiny"), ("gpt2", "GPT-2-tiny")):
+        for seq in (16, 128):
+            path = bench_runtime._transformer(kind, seq)(folder)
+            _ab(f"LayerNorm rows: {label} s{seq}", path, bench_runtime._token_feeds(seq)(1), off, on, rounds,
+                exact=False)  # row sums in float64 vs numpy's float32 pairwise sums: last-bit differences
+    on()
+
+
+def quantize(folder: str, rounds: int) -> None:
+    import bench_runtime
+    import onnx
+
+    from refruntime.ops import _quant
+
+    float32_route = _quant._float32_per_tensor
+
+    def off():
+        _quant._float32_per_tensor = lambda *args: False
+
+    def on():
+        _quant._float32_per_tensor = float32_route
+
+    path = bench_runtime._quantized_residual_cnn(folder)
+    name = onnx.load(path).graph.input[0].name
+    for batch in (1, 64):
+        x = np.random.default_rng(0).standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        _ab(f"float32 quantize route: ResCNN-q8 b{batch}", path, {name: x}, off, on, rounds)
+    on()
+
+
+EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", nargs="*", help=f"experiments to run (default: all of {', '.join(EXPERIMENTS)})")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    unknown = [w for w in args.which if w not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}")
+    with tempfile.TemporaryDirectory(prefix="gk-ab-") as folder:
+        for name in args.which or EXPERIMENTS:
+            EXPERIMENTS[name](folder, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
