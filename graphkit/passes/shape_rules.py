@@ -1,7 +1,8 @@
 """Per-op rules of ShapeInfo (shape_info.py): from what is known of a node's inputs, its outputs'
 shapes (int or symbolic dims), elements of small integer tensors, and element types. This module
 holds the helpers, elementwise ops and the shape-manipulating ops (which carry elements: Shape,
-Gather, Concat, Reshape, ...); shape_rules_nn.py the network ops (MatMul, Conv, pooling, reductions,
+Gather, Concat, Reshape, ...); shape_data.py the arithmetic on those elements; shape_rules_nn.py the
+network ops (MatMul, Conv, pooling, reductions,
 RNNs, normalization, quantization).
 
 A rule is `rule(ctx, node, ins) -> [Info per output] | None`: `ins` holds the inputs' Info (None for
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from graphkit.ir.attributes import decode
 from graphkit.passes import sym_dims as sd
+from graphkit.passes.shape_data import DATA_OPS
 
 INT64, INT32, BOOL, FLOAT = 7, 6, 9, 1
 INT_TYPES = frozenset({2, 3, 4, 5, 6, 7, 12, 13})
@@ -168,81 +170,10 @@ def _elementwise_data(op, ins, shape):
     if n is None or any(len(i.data) not in (1, n) for i in ins):
         return None
     cols = [i.data if len(i.data) == n else i.data * n for i in ins]
-    fn = _DATA_OPS.get(op)
+    fn = DATA_OPS.get(op)
     if fn is None or len(cols) != (3 if op == "Where" else 2):
         return None
     return tuple(fn(*args) for args in zip(*cols))
-
-
-def _known(*xs) -> bool:
-    return all(x is not None for x in xs)
-
-
-def _d_add(a, b):
-    return sd.add(a, b) if _known(a, b) else None
-
-
-def _d_sub(a, b):
-    return sd.sub(a, b) if _known(a, b) else None
-
-
-def _d_mul(a, b):
-    return sd.mul(a, b) if _known(a, b) else None
-
-
-def _d_div(a, b):
-    """Integer Div truncates toward zero; for a dimension (>= 0) over k > 0 that is floor."""
-    if not _known(a, b) or isinstance(b, sd.Sym) or isinstance(a, bool) or b == 0:
-        return None
-    if type(a) is int:
-        q = abs(a) // abs(b)
-        return q if (a >= 0) == (b > 0) else -q
-    return sd.floordiv(a, b) if b > 0 and sd.nonneg(a) else None
-
-
-def _d_equal(a, b):
-    if not _known(a, b):
-        return None
-    if a == b:
-        return True
-    if type(a) is int and type(b) is int or isinstance(a, bool) or isinstance(b, bool):
-        return a == b
-    for x, y in ((a, b), (b, a)):  # a dimension is never negative
-        if type(y) is int and y < 0 and sd.nonneg(x):
-            return False
-    return None
-
-
-def _d_minmax(pick):
-    def fn(a, b):
-        if not _known(a, b):
-            return None
-        if a == b:
-            return a
-        if type(a) is int and type(b) is int:
-            return pick(a, b)
-        return None
-    return fn
-
-
-def _d_where(c, a, b):
-    if c is None or not isinstance(c, bool):
-        return None
-    return a if c else b
-
-
-def _d_bool(fn):
-    def op(a, b):
-        if isinstance(a, bool) and isinstance(b, bool):
-            return fn(a, b)
-        return None
-    return op
-
-
-_DATA_OPS = {"Add": _d_add, "Sub": _d_sub, "Mul": _d_mul, "Div": _d_div, "Equal": _d_equal,
-             "Max": _d_minmax(max), "Min": _d_minmax(min), "Where": _d_where,
-             "And": _d_bool(lambda a, b: a and b), "Or": _d_bool(lambda a, b: a or b),
-             "Xor": _d_bool(lambda a, b: a != b)}
 
 
 def _neg(ctx, node, ins):
