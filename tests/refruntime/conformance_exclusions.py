@@ -46,6 +46,15 @@ EXCLUDED_PREFIXES: dict[str, str] = {
 }
 
 
+_DFT_INVERSE_EXPECTED = (
+    "expected data is a float32 FFT's result: where the exact inverse DFT is 0 (imaginary parts of the "
+    "case's real-valued sums) it holds 1.9e-7, above the case's atol 1e-7 with rtol 1e-3 of 0; the native "
+    "DFT (ops/op_dft.py) computes in complex128 and rounds once, -7e-16 there. Measured against numpy's "
+    "float64 ifft of the same input: expected data off by up to 1.5e-6, ours by float32 rounding only"
+)
+EXCLUDED.update({name: _DFT_INVERSE_EXPECTED for name in ("test_dft_inverse", "test_dft_inverse_opset19")})
+
+
 def exclusion_reason(case_name: str) -> str | None:
     if case_name in EXCLUDED:
         return EXCLUDED[case_name]
