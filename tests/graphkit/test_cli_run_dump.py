@@ -63,12 +63,12 @@ def test_force_without_dump_is_a_usage_error(cnn_file):
 
 @pytest.fixture
 def fallback_file(tmp_path) -> str:
-    """Relu (native) -> Celu (no native kernel: onnx.reference) -> Relu."""
+    """Relu (native) -> Det (no native kernel: onnx.reference) -> Neg."""
     nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
-             helper.make_node("Celu", ["r"], ["c"], name="celu", alpha=0.5),
+             helper.make_node("Det", ["r"], ["c"], name="det"),
              helper.make_node("Neg", ["c"], ["y"], name="neg")]
-    graph = helper.make_graph(nodes, "fb", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    graph = helper.make_graph(nodes, "fb", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
                               [numpy_helper.from_array(np.zeros(1, np.float32), "unused")])
     path = tmp_path / "fb.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
@@ -78,21 +78,21 @@ def fallback_file(tmp_path) -> str:
 def test_run_profile_marks_fallback_per_node_and_per_op(fallback_file, capsys):
     assert main(["run", fallback_file, "--profile", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["fallback_nodes"] == ["celu"]
+    assert result["fallback_nodes"] == ["det"]
     kernels = {n["node"]: n["kernel"] for n in result["profile"]["nodes"]}
-    assert kernels == {"relu": "native", "celu": "fallback", "neg": "native"}
+    assert kernels == {"relu": "native", "det": "fallback", "neg": "native"}
     ops = {(o["op"], o["kernel"]) for o in result["profile"]["ops"]}
-    assert ops == {("Relu", "native"), ("Celu", "fallback"), ("Neg", "native")}
+    assert ops == {("Relu", "native"), ("Det", "fallback"), ("Neg", "native")}
 
     assert main(["run", fallback_file, "--profile"]) == 0
     text = capsys.readouterr().out
-    assert "fallback (onnx.reference): celu" in text
-    table = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.split()[:1] in (["Celu"], ["Relu"])}
-    assert table == {"Celu": "fallback", "Relu": "native"}
+    assert "fallback (onnx.reference): det" in text
+    table = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.split()[:1] in (["Det"], ["Relu"])}
+    assert table == {"Det": "fallback", "Relu": "native"}
 
 
 def test_dump_marks_fallback_nodes_in_the_manifest(fallback_file, tmp_path):
     assert main(["run", fallback_file, "--dump", str(tmp_path / "d")]) == 0
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
-    assert {e["node"]: e["kernel"] for e in manifest["values"]} == {"relu": "native", "celu": "fallback",
+    assert {e["node"]: e["kernel"] for e in manifest["values"]} == {"relu": "native", "det": "fallback",
                                                                      "neg": "native"}
