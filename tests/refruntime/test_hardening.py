@@ -387,3 +387,23 @@ def test_a_name_that_is_not_utf8_inside_a_subgraph_is_refused_by_every_entry_poi
                               capture_output=True, text=True)
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "not valid UTF-8" in done.stderr
+
+
+def test_a_node_reading_an_undefined_name_is_refused_before_onnx_shape_inference(tmp_path):
+    """onnx's C++ shape inference dereferences the missing input of EyeLike and crashes the process
+    (found by fuzzing the conformance models): the name is checked first. In a subprocess, so a
+    regression is a failed test, not a dead test run."""
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("EyeLike", ["nowhere"], ["y"], name="eye")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "eye.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)]).SerializeToString())
+    done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", "run", str(path)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.count("\n") == 1 and "node 'eye' (EyeLike) reads 'nowhere'" in done.stderr
