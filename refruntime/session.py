@@ -18,11 +18,11 @@ from refruntime.deadline import TimedOut, Watchdog
 from refruntime.errors import LimitError, ModelError, RefRuntimeError
 from refruntime.executor import ProfileRecord, RunControls, execute, to_float64
 from refruntime.feeds import graph_input_specs, validate_feeds
-from refruntime.plan import Options, PlanContext, build_plan, graph_input_names, topological_order
+from refruntime.plan import Options, PlanContext, build_plan
 from refruntime.profile import Profile
 from refruntime.registry import normalize_domain
 from refruntime.strict import check_strict
-from refruntime.validate import check_opsets, check_text
+from refruntime.validate import check_opsets, check_structure, check_text
 
 
 class Session:
@@ -67,10 +67,7 @@ class Session:
         check_text(self.model)
         opsets = {normalize_domain(o.domain): o.version for o in self.model.opset_import}
         check_opsets(opsets)
-        # every name a node reads is defined before onnx's C++ shape inference sees the graph: it
-        # dereferences the missing input's type for some ops (EyeLike) and crashes the process
-        topological_order(graph, graph_input_names(graph) | {t.name for t in graph.initializer}
-                          | {t.values.name for t in graph.sparse_initializer})
+        check_structure(self.model)  # before onnx's C++ shape inference (strict, spec oracle) sees it
         if strict:
             check_strict(self.model)
         functions = {(f.domain, f.name): f for f in self.model.functions}

@@ -171,3 +171,29 @@ def _check_arity(where: str, kind: str, names: list[str], formals, least: int, m
             break
         if formal.option == _SINGLE and (i >= len(names) or not names[i]):
             raise ModelError(f"{where}: required {kind} {i} ({formal.name!r}) is missing")
+
+
+def check_structure(model: onnx.ModelProto) -> None:
+    """What must hold before onnx's C++ shape inference may see a model: every name a node reads is
+    defined (no dangling reads, no cycle, no value produced twice) and every standard-domain node
+    fits its schema (arity, required inputs present, attributes). onnx's inference dereferences a
+    missing input's type for some ops (an EyeLike reading an undefined or empty name crashes the
+    process), so Session and graphkit's inference calls run this first. ModelError names the node."""
+    from refruntime.plan import graph_input_names, node_subgraphs, topological_order
+    from refruntime.registry import normalize_domain
+
+    graph = model.graph
+    topological_order(graph, graph_input_names(graph) | {t.name for t in graph.initializer}
+                      | {t.values.name for t in graph.sparse_initializer})
+    opsets = {normalize_domain(o.domain): o.version for o in model.opset_import}
+    pending = list(graph.node)
+    while pending:
+        node = pending.pop()
+        domain = normalize_domain(node.domain)
+        if domain in opsets:
+            try:
+                check_node(node, domain, opsets[domain])
+            except UnsupportedOpError:
+                pass  # an op newer than the model's opset: planning reports it, inference skips it
+        for sub in node_subgraphs(node):
+            pending.extend(sub.node)

@@ -149,9 +149,10 @@ def _check_strict(model) -> None:
     import onnx
 
     from graphkit.errors import GraphError
+    from graphkit.shape_inference import infer_shapes
 
     try:
-        onnx.shape_inference.infer_shapes(model.to_proto(), strict_mode=True, data_prop=True)
+        infer_shapes(model.to_proto(), strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:
         text = " ".join(str(exc).split())
         raise GraphError(f"the new shapes do not fit the graph: {text[:400]}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import onnx
 
 from graphkit.errors import GraphError
+from graphkit.shape_inference import infer_shapes
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
@@ -80,7 +81,7 @@ def inferred_types(model, data_prop: bool = False) -> dict[str, onnx.TypeProto]:
     Returns {} when inference fails (the caller then works with what the IR declares)."""
     proto = model.to_proto()
     try:
-        inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=data_prop)
+        inferred = infer_shapes(proto, strict_mode=False, data_prop=data_prop)
     except Exception:  # noqa: BLE001 - inference errors must not break a pass
         return {}
     types: dict[str, onnx.TypeProto] = {}

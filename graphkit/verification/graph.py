@@ -22,6 +22,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from graphkit.errors import UsageError
+from graphkit.shape_inference import infer_shapes
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def node_output_names(nodes: list[NodeInfo]) -> list[str]:
 def elem_types(model: onnx.ModelProto) -> dict[str, int]:
     """Element type of every value shape inference can type (best effort)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        inferred = infer_shapes(model, strict_mode=False)
     except Exception:  # noqa: BLE001 - typing is a nicety; ORT accepts untyped outputs
         inferred = model
     g = inferred.graph
@@ -284,7 +285,7 @@ def extract_nodes(model: onnx.ModelProto, nodes: list[NodeInfo], values: dict[st
     reduced.ir_version = max(model.ir_version, 4) if model.ir_version else 8
     reduced.ir_version = min(reduced.ir_version, 10)
     try:  # a standalone model declares its outputs' types
-        inferred = onnx.shape_inference.infer_shapes(reduced)
+        inferred = infer_shapes(reduced)
         known = {vi.name: vi.type for vi in [*inferred.graph.value_info, *inferred.graph.output]
                  if vi.type.tensor_type.elem_type}
         for vi in reduced.graph.output:

@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from graphkit.shape_inference import infer_shapes
 from graphkit.verification.findings import amplifier_dict, origin_dict
 
 MAX_MODEL_BYTES = 256 << 20  # a larger model file is not re-read for its types
@@ -192,7 +193,7 @@ def value_types(report, infos) -> dict[str, tuple[str, list | None]]:
     if model is None:
         model = _rebuilt(report, infos)
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        inferred = infer_shapes(model, strict_mode=False)
     except Exception:  # noqa: BLE001 - types are labels; a model inference rejects has none
         inferred = model
     g = inferred.graph

@@ -391,7 +391,8 @@ def test_a_name_that_is_not_utf8_inside_a_subgraph_is_refused_by_every_entry_poi
 
 def test_a_node_reading_an_undefined_name_is_refused_before_onnx_shape_inference(tmp_path):
     """onnx's C++ shape inference dereferences the missing input of EyeLike and crashes the process
-    (found by fuzzing the conformance models): the name is checked first. In a subprocess, so a
+    (found by fuzzing the conformance models): refruntime.validate.check_structure runs first, in
+    Session and in every graphkit inference call. In a subprocess, so a
     regression is a failed test, not a dead test run."""
     import subprocess
     import sys
@@ -403,7 +404,19 @@ def test_a_node_reading_an_undefined_name_is_refused_before_onnx_shape_inference
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     path = tmp_path / "eye.onnx"
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)]).SerializeToString())
-    done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", "run", str(path)], capture_output=True,
-                          text=True, check=False)
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    assert done.stderr.count("\n") == 1 and "node 'eye' (EyeLike) reads 'nowhere'" in done.stderr
+    inspect = subprocess.run([sys.executable, "-m", "graphkit.cli.main", "inspect", str(path)], capture_output=True,
+                             text=True, check=False)
+    assert inspect.returncode == 0 and "EyeLike" in inspect.stdout  # inspect shows malformed models too
+    for command in (["run"], ["verify"], ["verify", "--per-node", "--runtimes", "ref,ort"]):
+        done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", *command, str(path)], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 2, (command, done.returncode, done.stderr)
+        assert done.stderr.count("\n") == 1 and "'nowhere'" in done.stderr, (command, done.stderr)
+    empty = helper.make_node("EyeLike", [""], ["y"], name="eye")  # the required input left empty
+    graph = helper.make_graph([empty], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)]).SerializeToString())
+    for command in (["run"], ["verify"]):
+        done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", *command, str(path)], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 2 and "required input 0" in done.stderr, (command, done.returncode, done.stderr)
