@@ -219,7 +219,9 @@ def prepare_feeds(model: onnx.ModelProto, inputs=None, seed: int = 0, shapes: Ma
 
 def _random(rng: np.random.Generator, name: str, dtype: np.dtype, shape: tuple, chosen: ValRange | None):
     dtype = np.dtype(dtype)
-    nbytes = dtype.itemsize * math.prod(int(d) for d in shape)
+    # numpy draws in 64 bits (128 for complex) before casting: that is what must fit, not the
+    # input's own size (a bfloat16 input of 1e9 values needs 8 GB on the way)
+    nbytes = max(dtype.itemsize, 16 if dtype.kind == "c" else 8) * math.prod(int(d) for d in shape)
     if nbytes > MAX_RANDOM_INPUT_BYTES:
         raise UsageError(f"random input {name!r} of shape {list(shape)} would need {nbytes} bytes "
                          f"(limit {MAX_RANDOM_INPUT_BYTES}); pass a smaller --shape or --inputs")

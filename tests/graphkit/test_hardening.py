@@ -361,3 +361,22 @@ def test_run_and_verify_default_to_a_generous_bound():
     parser = build_parser()
     for command in ("run", "verify"):
         assert parser.parse_args([command, "m.onnx"]).timeout == DEFAULT_TIMEOUT == 600
+
+
+def test_random_inputs_too_large_to_draw_are_refused_before_allocating(tmp_path):
+    """numpy draws random values in float64 before casting: a bfloat16 input of 1e9 values (2 GB
+    as itself) needs 8 GB on the way, and is refused with one line, not a MemoryError."""
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Identity", ["x"], ["y"])
+    graph = helper.make_graph([node], "big", [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [1, 10**9])],
+                              [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [1, 10**9])])
+    path = tmp_path / "big.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", "run", str(path)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
+    assert "random input 'x' of shape [1, 1000000000] would need 8000000000 bytes" in done.stderr
