@@ -4,6 +4,7 @@
     python tools/fuzz.py --minutes 60 --seed 7 --out /tmp/findings
     python tools/fuzz.py --minutes 5 --commands run,verify      # only these CLI commands
     python tools/fuzz.py --minutes 5 --no-cli                   # the in-process pipeline only
+    python tools/fuzz.py --minutes 5 --no-cli --conformance test_roialign,test_dft   # those ops' models
 
 Alternates mutated model files (byte-level and structured mutations of the seed corpus: models
 built in code, one of each family the project runs, files of the onnx package; see
@@ -50,6 +51,21 @@ def random_graphs(seed: int):
         i += 1
 
 
+def conformance_seeds(prefixes: list[str]) -> dict[str, bytes]:
+    """onnx's node conformance models (built in memory) whose names start with a prefix; the
+    `_expanded` function-body variants left out."""
+    import warnings
+
+    from onnx.backend.test.case.node import collect_testcases
+
+    prefixes = tuple(p.strip() for p in prefixes if p.strip())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {f"node/{c.name}": c.model.SerializeToString() for c in collect_testcases(None)
+                if c.kind == "node" and c.model is not None and c.name.startswith(prefixes)
+                and "expanded" not in c.name}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -64,6 +80,9 @@ def main(argv=None) -> int:
                         help="comma-separated CLI commands to drive (default: all of "
                              f"{', '.join(cli_commands())})")
     parser.add_argument("--no-cli", action="store_true", help="only the in-process pipeline")
+    parser.add_argument("--conformance", metavar="PREFIX,...", default=None,
+                        help="seed corpus: onnx's node conformance models whose case names start with one of "
+                             "these prefixes (e.g. test_roialign,test_dft), instead of the usual corpus")
     args = parser.parse_args(argv)
 
     commands = cli_commands(args.cli_timeout)
@@ -75,8 +94,8 @@ def main(argv=None) -> int:
         commands = {c: commands[c] for c in wanted}
     turns = [] if args.no_cli else list(commands)
 
-    seeds = all_seeds()
-    missing = family_failures()
+    seeds = conformance_seeds(args.conformance.split(",")) if args.conformance else all_seeds()
+    missing = [] if args.conformance else family_failures()
     print(f"corpus: {len(seeds)} seeds ({sum(n.startswith('family/') for n in seeds)} family models"
           + (f"; not built: {missing}" if missing else "") + f"); CLI commands: {', '.join(turns) or 'none'}",
           flush=True)
