@@ -10,11 +10,17 @@ onnxruntime's); float16/bfloat16 accumulate in float32, each output rounded once
 import numpy as np
 
 from refruntime.kernels.floats import compute_dtype, is_float
-from refruntime.ops._common import normalize_axis
+from refruntime.ops._common import fp_ignored, normalize_axis
 from refruntime.ops.base import OpRun
 
 
 class CumSum_11(OpRun):
+    """Also the base of CumProd (op_cum_prod.py): the same axis, exclusive and reverse rules with
+    another accumulation and its identity element."""
+
+    accumulate = staticmethod(np.cumsum)
+    identity = 0  # the first output of an exclusive scan
+
     def check_constants(self, constants):
         axis = constants.get(1)
         if axis is not None and (axis.size != 1 or axis.ndim > 1):
@@ -24,14 +30,17 @@ class CumSum_11(OpRun):
         axis = np.asarray(axis)
         if axis.size != 1 or axis.ndim > 1 or axis.dtype.kind not in "iu":
             self.fail(f"axis must be a 0-D integer tensor, got {axis.dtype} of shape {axis.shape}")
+        if x.ndim == 0:
+            self.fail("x must have rank >= 1, got a 0-D tensor")
         ax = normalize_axis(self, int(axis.reshape(())), x.ndim)
         dtype = compute_dtype(x.dtype) if is_float(x) else x.dtype
         work = x if x.dtype == dtype else x.astype(dtype)
         if reverse:
             work = np.flip(work, axis=ax)
-        y = np.cumsum(work, axis=ax, dtype=dtype)
+        with fp_ignored(over="ignore"):  # integers wrap, floats overflow to inf, as the types do
+            y = self.accumulate(work, axis=ax, dtype=dtype)
         if exclusive and y.shape[ax]:
-            shifted = np.zeros_like(y)
+            shifted = np.full_like(y, self.identity)
             head = [slice(None)] * y.ndim
             tail = [slice(None)] * y.ndim
             head[ax], tail[ax] = slice(1, None), slice(0, -1)

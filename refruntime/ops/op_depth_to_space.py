@@ -12,7 +12,9 @@ import numpy as np
 from refruntime.ops.base import OpRun
 
 
-class _DepthToSpaceBase(OpRun):
+class _BlockRearrange(OpRun):
+    """DepthToSpace and SpaceToDepth (op_space_to_depth.py): the same attributes, checked once."""
+
     def prepare(self):
         bs = self.attributes.get("blocksize")
         if bs is None:
@@ -23,6 +25,8 @@ class _DepthToSpaceBase(OpRun):
         if mode not in ("DCR", "CRD"):
             self.refuse(f"mode must be 'DCR' or 'CRD', got {mode!r}")
 
+
+class _DepthToSpaceBase(_BlockRearrange):
     def _d2s(self, x, bs, mode):
         if x.ndim != 4:
             self.fail(f"input must be 4-D (N, C, H, W), got shape {x.shape}")

@@ -10,20 +10,10 @@ mode 'DCR' (the default, and the only behaviour before opset 28): pixel
 """
 import numpy as np
 
-from refruntime.ops.base import OpRun
+from refruntime.ops.op_depth_to_space import _BlockRearrange
 
 
-class _SpaceToDepthBase(OpRun):
-    def prepare(self):
-        bs = self.attributes.get("blocksize")
-        if bs is None:
-            self.refuse("the blocksize attribute is required")
-        if bs < 1:
-            self.refuse(f"blocksize must be positive, got {bs}")
-        mode = self.attributes.get("mode", "DCR")
-        if mode not in ("DCR", "CRD"):
-            self.refuse(f"mode must be 'DCR' or 'CRD', got {mode!r}")
-
+class _SpaceToDepthBase(_BlockRearrange):
     def _s2d(self, x, bs, mode):
         if x.ndim != 4:
             self.fail(f"input must be 4-D (N, C, H, W), got shape {x.shape}")
