@@ -90,17 +90,9 @@ def check_inputs(args, *, writes: tuple[str, ...] = (), input_file: bool = True)
 
 def load_model_proto(path: str):
     """The model's proto without its external data (inputs' types and shapes, tables' sizes)."""
-    import onnx
+    from graphkit.proto_files import read_proto
 
-    from graphkit.errors import LoadError
-
-    try:
-        proto = onnx.load(path, load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
-        raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    if not proto.HasField("graph"):
-        raise LoadError(f"{path}: not an ONNX model (no graph)")
-    return proto
+    return read_proto(path)
 
 
 class ModelFile:

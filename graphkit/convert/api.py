@@ -25,7 +25,7 @@ import onnx
 from graphkit.atomic import atomic_open
 from graphkit.convert.tfenv import ConversionError, quiet_native
 from graphkit.errors import UsageError
-from graphkit.io.whole_proto import load_whole_proto
+from graphkit.proto_files import load_whole_proto
 
 FORMATS = ("tf", "tflite")
 NAMES_FILE = os.path.join("assets.extra", "graphkit.json")

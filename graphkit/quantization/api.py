@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 import onnx
 
 from graphkit.errors import GraphkitError, UsageError
-from graphkit.io.whole_proto import load_whole_proto
+from graphkit.proto_files import load_whole_proto
 from graphkit.quantization import accuracy
 from graphkit.quantization.calibration import check_shapes, load_samples, random_samples, reader
 

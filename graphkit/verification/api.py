@@ -336,17 +336,13 @@ def _load(model, what: str) -> tuple[onnx.ModelProto, str]:
         return model, model.graph.name or "<model>"
     if isinstance(model, (str, os.PathLike)):
         from graphkit.errors import LoadError
+        from graphkit.proto_files import read_proto
         from refruntime.external_data import UnsafeExternalData, inline_external_data
 
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise UsageError(f"{what} file not found: {path}")
-        try:
-            proto = onnx.load(path, load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
-            raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-        if not proto.HasField("graph"):
-            raise LoadError(f"{path}: not an ONNX model (no graph)")
+        proto = read_proto(path)
         try:  # external data through the same safety checks as gk.load and Session
             proto = inline_external_data(proto, os.path.dirname(os.path.abspath(path)), keep_from=WEIGHT_BYTES)
         except UnsafeExternalData as exc:

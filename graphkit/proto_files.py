@@ -1,6 +1,8 @@
-"""A whole ModelProto, weights included, for tools that hand it to another library in one piece
-(onnxruntime.quantization, the TensorFlow converter). graphkit's own loader (graphkit/io/load.py)
-keeps weights lazy instead; `graphkit verify` keeps them in their file (verification/api.py).
+"""Reading an ONNX file as a proto: `read_proto` (weights left in their files: the inputs' types
+and shapes, a command's up-front checks) and `load_whole_proto` (weights included, for tools that
+hand the model to another library in one piece: onnxruntime.quantization, the TensorFlow
+converter). graphkit's own loader (graphkit/io/load.py) keeps weights lazy instead; `graphkit
+verify` reads them from their file (verification/api.py).
 """
 from __future__ import annotations
 
@@ -9,6 +11,17 @@ import os
 import onnx
 
 from graphkit.errors import LoadError, UsageError
+
+
+def read_proto(path: str) -> onnx.ModelProto:
+    """The model file's proto without its external data; LoadError if it is not an ONNX model."""
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
+        raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    if not proto.HasField("graph"):
+        raise LoadError(f"{path}: not an ONNX model (no graph)")
+    return proto
 
 
 def load_whole_proto(model) -> tuple[onnx.ModelProto, str | None]:
@@ -24,10 +37,7 @@ def load_whole_proto(model) -> tuple[onnx.ModelProto, str | None]:
         path = os.path.abspath(os.fspath(model))
         if not os.path.isfile(path):
             raise LoadError(f"model file not found: {os.fspath(model)}")
-        try:
-            proto = onnx.load(path, load_external_data=False)
-        except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ...
-            raise LoadError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+        proto = read_proto(path)
         base_dir = os.path.dirname(path)
     elif hasattr(model, "to_proto"):  # a graphkit Model
         proto = model.to_proto()
