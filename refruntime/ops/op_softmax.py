@@ -4,6 +4,9 @@
   prod(shape[axis:])), and the function runs along the second axis of that matrix, i.e. over
   every axis from `axis` on together. Opset 11 only widened the accepted (negative) axes.
 - opset 13: the function runs along the single axis `axis` (default -1).
+
+float32: D = X - max(X) in float32 (the body's Sub), then exp, sum and quotient in float64, rounded
+once (kernels/softmax_rows.py for rows along the last axis, numpy otherwise).
 """
 import numpy as np
 
@@ -38,10 +41,12 @@ class _AxisFunction(OpRun):
 
 class _Softmax(_AxisFunction):
     def _along(self, x, axis):
-        y = x - x.max(axis=axis, keepdims=True)
-        np.exp(y, out=y)
-        y /= y.sum(axis=axis, keepdims=True)
-        return y
+        if x.dtype == np.float32 and axis == x.ndim - 1 and x.shape[-1] and x.flags.c_contiguous:
+            return _float32_rows(x)
+        d = x - x.max(axis=axis, keepdims=True)  # the body's Sub, in x's dtype
+        e = np.exp(d, dtype=np.float64) if x.dtype == np.float32 else np.exp(d)  # float32: as the rows
+        y = e / e.sum(axis=axis, keepdims=True)
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
 
 class Softmax(_Softmax):
@@ -54,3 +59,16 @@ class Softmax(_Softmax):
 class Softmax_13(_Softmax):
     def _run(self, x, axis=-1):
         return (self._apply(x, axis),)
+
+
+def _float32_rows(x):
+    """Softmax along the last axis of a C-contiguous float32 array (kernels/softmax_rows.py)."""
+    from refruntime.kernels.softmax_rows import divide_by_row_sum, subtract_row_max
+
+    n = x.shape[-1]
+    work = np.empty((x.size // n, n), np.float64)
+    subtract_row_max(x.reshape(-1, n), work)
+    np.exp(work, out=work)
+    y = np.empty(x.shape, np.float32)
+    divide_by_row_sum(work, y.reshape(-1, n))
+    return y

@@ -1,7 +1,5 @@
 """Split: sizes from the `split` attribute (opset 2-12), the `split` input (13+), or equal parts
 (num_outputs attribute from 18; the number of outputs before that)."""
-import numpy as np
-
 from refruntime.ops._common import ints, normalize_axis
 from refruntime.ops.base import OpRun
 
@@ -25,8 +23,11 @@ class _SplitBase(OpRun):
                       f"{x.shape} (axis {axis})")
         if len(sizes) != self.num_outputs:
             self.fail(f"{len(sizes)} split sizes {list(sizes)} for {self.num_outputs} outputs")
-        bounds = np.cumsum(sizes)[:-1]
-        return tuple(np.split(x, bounds, axis=ax))
+        parts, start, lead = [], 0, (slice(None),) * ax  # slicing: np.split costs ~10 us in Python
+        for size in sizes:
+            parts.append(x[(*lead, slice(start, start + size))])
+            start += size
+        return tuple(parts)
 
 
 class Split_2(_SplitBase):

@@ -1,0 +1,170 @@
+"""The short paths of the ops a transformer runs at batch 1 (kernels/softmax_rows.py, Gather through
+np.take, Expand and MatMul checked once per shape, Split by slicing, kernels/blas.py's thread
+choice), against float64 formulas and the general code they bypass.
+"""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from refruntime import Session
+from refruntime.errors import KernelError
+
+
+def _single(op, inputs, outputs=("y",), opset=17, initializers=None, dtype=TensorProto.FLOAT, types=None, **attrs):
+    """A Session of one `op` node; inputs and outputs are `dtype` but those named in `types`."""
+    initializers, types = initializers or {}, types or {}
+    graph = helper.make_graph(
+        [helper.make_node(op, list(inputs), list(outputs), **attrs)], "g",
+        [helper.make_tensor_value_info(n, types.get(n, dtype), None) for n in inputs if n not in initializers],
+        [helper.make_tensor_value_info(n, dtype, None) for n in outputs],
+        [numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    return Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
+
+
+def _softmax_of_rounded_differences(x):
+    """The float64 softmax of float32(x - max(x)): what the spec's float32 Sub leaves for Exp, Sum and
+    Div, computed exactly from there (the rounding of the difference is the spec's, not the kernel's)."""
+    d = (x - x.max(axis=-1, keepdims=True)).astype(np.float64)  # float32 subtraction: the op's rounding
+    e = np.exp(d)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape,scale", [((1, 2, 16, 16), 3.0), ((3, 5, 128), 30.0), ((4, 1), 1.0), ((2, 700), 8.0)])
+def test_float32_softmax_rows_are_no_further_from_float64_than_the_numpy_path(shape, scale):
+    """The row kernel (float64 row sums and quotients) against the exact softmax of the float32
+    differences: rounded once from float64 (numpy's float32 path it replaced is off by ~2 ulps)."""
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * scale).astype(np.float32)
+    y = _single("Softmax", ["x"], axis=-1).run({"x": x})["y"]
+    exact = _softmax_of_rounded_differences(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    numpy_path = e / e.sum(axis=-1, keepdims=True)
+    new_err, old_err = (np.abs(y - exact) / ulp).max(), (np.abs(numpy_path - exact) / ulp).max()
+    assert new_err <= 0.501, (new_err, old_err)
+    assert old_err > new_err or old_err <= 0.501
+    # the general numpy path (another axis) computes the same, up to its float64 summation order
+    t = np.ascontiguousarray(np.moveaxis(x, -1, 0))
+    other = _single("Softmax", ["x"], axis=0).run({"x": t})["y"]
+    np.testing.assert_allclose(np.moveaxis(other, 0, -1), y, rtol=2.5e-7, atol=1e-40)
+
+
+def test_float32_softmax_rows_propagate_nan_and_infinities_as_numpy_does():
+    x = np.array([[1.0, np.nan, 2.0], [np.nan, 3.0, 2.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0],
+                  [0.0, -np.inf, 0.0]], np.float32)
+    y = _single("Softmax", ["x"], axis=-1).run({"x": x})["y"]
+    assert np.isnan(y[:4]).all()  # NaN rows, an all -inf row (-inf - -inf) and an inf row (inf - inf)
+    np.testing.assert_array_equal(y[4], np.array([0.5, 0.0, 0.5], np.float32))
+
+
+def test_softmax_opset_11_coerces_to_2d_on_the_row_kernel():
+    x = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(np.float32)
+    y = _single("Softmax", ["x"], opset=11, axis=1).run({"x": x})["y"]
+    exact = _softmax_of_rounded_differences(x.reshape(2, 12)).reshape(2, 3, 4)
+    np.testing.assert_allclose(y, exact, rtol=3e-7, atol=1e-12)
+
+
+def test_float16_softmax_takes_the_float32_rows_and_rounds_once():
+    x = np.random.default_rng(2).standard_normal((3, 40)).astype(np.float16)
+    y = _single("Softmax", ["x"], dtype=TensorProto.FLOAT16, axis=-1).run({"x": x})["y"]
+    assert y.dtype == np.float16
+    exact = _softmax_of_rounded_differences(x.astype(np.float32))
+    assert (np.abs(y - exact) / np.spacing(exact.astype(np.float16)).astype(np.float64)).max() <= 0.51
+
+
+def test_gather_takes_negative_indices_from_the_end_and_names_the_range_when_out_of_it():
+    data = np.arange(20, dtype=np.float32).reshape(5, 4)
+    session = _single("Gather", ["data", "idx"], types={"idx": TensorProto.INT64}, axis=0)
+    got = session.run({"data": data, "idx": np.array([[-1, 0], [4, -5]], np.int64)})["y"]
+    np.testing.assert_array_equal(got, data[[[4, 0], [4, 0]]])
+    scalar = session.run({"data": data, "idx": np.array(-2, np.int64)})["y"]
+    assert isinstance(scalar, np.ndarray) and scalar.shape == (4,)
+    np.testing.assert_array_equal(scalar, data[3])
+    for bad in (5, -6):
+        with pytest.raises(KernelError, match=r"indices out of range \[-5, 4\]"):
+            session.run({"data": data, "idx": np.array([0, bad], np.int64)})
+
+
+def test_gather_names_the_range_for_an_empty_axis():
+    with pytest.raises(KernelError, match="indices out of range"):
+        _single("Gather", ["data", "idx"], types={"idx": TensorProto.INT64}).run({"data": np.zeros((0, 3), np.float32),
+                                                "idx": np.array([0], np.int64)})
+
+
+def test_expand_follows_a_new_input_or_target_shape_after_a_checked_one():
+    session = _single("Expand", ["x", "shape"], types={"shape": TensorProto.INT64})
+    x = np.arange(3, dtype=np.float32).reshape(3, 1)
+    for target, want in (([2, 3, 4], (2, 3, 4)), ([2, 3, 4], (2, 3, 4)), ([3, 1], (3, 1)), ([1, 5], (3, 5))):
+        y = session.run({"x": x, "shape": np.array(target, np.int64)})["y"]
+        assert y.shape == want
+        np.testing.assert_array_equal(y, np.broadcast_to(x, want))
+    with pytest.raises(KernelError, match=r"cannot broadcast input of shape \(1, 3\) to shape \(1, 5\)"):
+        session.run({"x": x.reshape(1, 3), "shape": np.array([1, 5], np.int64)})  # same target, new input
+
+
+@pytest.mark.parametrize("axis,sizes", [(1, [2, 5, 1]), (-1, [3, 3]), (0, [1, 0, 3])])
+def test_split_parts_are_the_input_slices(axis, sizes):
+    x = np.random.default_rng(3).standard_normal((4, 8, 6)).astype(np.float32)
+    outputs = [f"y{i}" for i in range(len(sizes))]
+    dim = x.shape[axis]
+    sizes = sizes if sum(sizes) == dim else [dim // len(sizes)] * len(sizes)
+    session = _single("Split", ["x", "split"], outputs=outputs, opset=13, axis=axis,
+                      initializers={"split": np.array(sizes, np.int64)})
+    got = session.run({"x": x})
+    want = np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+    for name, part in zip(outputs, want):
+        np.testing.assert_array_equal(got[name], part)
+        assert got[name].shape == part.shape
+
+
+def test_float32_matmul_rechecks_when_shapes_change():
+    """The float32 (..., M, K) @ (K, N) route skips its checks only for the shapes last checked."""
+    session = _single("MatMul", ["a", "b"])
+    rng = np.random.default_rng(4)
+    for a_shape, b_shape in (((2, 3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((3, 4), (4, 2)), ((1, 6, 4), (4, 5))):
+        a, b = rng.standard_normal(a_shape).astype(np.float32), rng.standard_normal(b_shape).astype(np.float32)
+        y = session.run({"a": a, "b": b})["y"]
+        np.testing.assert_allclose(y, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-5)
+    with pytest.raises(KernelError, match="inner dimensions 4 and 3 differ"):
+        session.run({"a": np.ones((2, 3, 4), np.float32), "b": np.ones((3, 5), np.float32)})
+
+
+def test_blas_thread_choice_follows_the_measured_faster_way_and_measures_again(monkeypatch):
+    """kernels/blas.py: a mid-sized product alternates one thread and OpenBLAS's own count for its
+    first TRIALS calls, then takes the faster, and measures again every RETRY calls (here the
+    machine "gets busy" between two rounds). Timings come from a fake clock."""
+    from types import SimpleNamespace
+
+    from refruntime.kernels import blas
+
+    clock, cost, calls = [0.0], {"one": 1.0, "own": 2.0}, []
+
+    def timed(way):
+        def run(a, b, out=None):
+            calls.append(way)
+            clock[0] += cost[way]
+            return np.matmul(a, b, out=out)
+        return run
+
+    monkeypatch.setattr(blas, "_api", lambda: (lambda: 2, lambda n: None))
+    monkeypatch.setattr(blas, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(blas, "_one_thread", timed("one"))
+    monkeypatch.setattr(blas, "np", SimpleNamespace(matmul=timed("own")))
+    monkeypatch.setattr(blas, "_CHOICES", {})
+    a, b = np.ones((16, 128), np.float32), np.ones((128, 512), np.float32)  # M*N*K = 2**20
+    for _ in range(blas.RETRY):
+        np.testing.assert_array_equal(blas.matmul(a, b), np.full((16, 512), 128, np.float32))
+    assert calls[:blas.TRIALS] == ["one", "own"] * (blas.TRIALS // 2)
+    assert set(calls[blas.TRIALS:]) == {"one"}
+    cost.update(one=3.0, own=1.0)  # now two threads are the faster way (the other core became idle)
+    calls.clear()
+    for _ in range(blas.RETRY):
+        blas.matmul(a, b)
+    assert calls[:blas.TRIALS] == ["one", "own"] * (blas.TRIALS // 2)
+    assert set(calls[blas.TRIALS:]) == {"own"}
+    # products OpenBLAS runs on one thread by itself, and big ones, are never timed or switched
+    calls.clear()
+    blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 128), np.float32))
+    blas.matmul(np.ones((512, 512), np.float32), np.ones((512, 512), np.float32))
+    assert calls == ["own", "own"] and len(blas._CHOICES) == 1
