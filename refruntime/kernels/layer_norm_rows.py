@@ -20,6 +20,8 @@ import math
 import numba
 import numpy as np
 
+from refruntime.kernels.row_sums import float64_sum, float64_sum_of_squares
+
 
 @numba.njit(cache=True, fastmath=False)
 def layer_norm_rows(x, scale, bias, has_bias, epsilon, y, mean_out, inv_std_out):
@@ -27,15 +29,8 @@ def layer_norm_rows(x, scale, bias, has_bias, epsilon, y, mean_out, inv_std_out)
     has_bias); writes y (rows, cols), mean_out and inv_std_out (rows,), all float32."""
     rows, cols = x.shape
     for r in range(rows):
-        total = 0.0
-        for c in range(cols):
-            total += np.float64(x[r, c])
-        mean = np.float32(total / cols)  # the exact mean, rounded once
-        squares = 0.0
-        for c in range(cols):
-            d = np.float32(x[r, c] - mean)
-            squares += np.float64(np.float32(d * d))
-        var = np.float32(squares / cols)
+        mean = np.float32(float64_sum(x[r]) / cols)  # the float64 mean, rounded once
+        var = np.float32(float64_sum_of_squares(x[r], mean) / cols)
         inv_std = np.float32(np.float32(1.0) / np.float32(math.sqrt(np.float32(var + epsilon))))
         for c in range(cols):
             d = np.float32(x[r, c] - mean)

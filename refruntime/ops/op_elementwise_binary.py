@@ -76,6 +76,13 @@ def _small_power(x: np.ndarray, e: float) -> np.ndarray | None:
     float64, so x**2 is correctly rounded; x**3 rounds twice (float64, then float32), which can
     differ from the correctly rounded value only on a tie of the second rounding (about 2**-29
     of inputs). (Not sqrt for 0.5: pow(-0, 0.5) is +0 and pow(-inf, 0.5) is +inf in IEEE.)"""
+    if x.dtype == np.float32 and e in (2.0, 3.0):  # one numba pass, the same float64 products
+        from refruntime.kernels.powers import float32_power
+
+        flat = np.ascontiguousarray(x).reshape(-1)
+        y = np.empty(flat.size, np.float32)
+        float32_power(flat, y, e == 3.0)
+        return y.reshape(x.shape)
     with fp_ignored(all="ignore"):
         if e == 2.0:
             w = x.astype(np.float64)

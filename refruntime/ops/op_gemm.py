@@ -5,12 +5,42 @@ broadcasting is a superset of both modes); since 11 C is optional.
 """
 import numpy as np
 
+from refruntime.kernels.blas import matmul
 from refruntime.kernels.floats import as_compute, compute_dtype
 from refruntime.ops.base import OpRun
 
 
 class Gemm(OpRun):
+    _checked: tuple = ()  # the (A, B, C) shapes of the last call whose checks passed
+
     def _run(self, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast=0):
+        shapes = (a.shape, b.shape, None if c is None else c.shape)
+        if shapes != self._checked:
+            self._check(a, b, c, beta, transA, transB)
+            self._checked = shapes
+        a2 = a.T if transA else a
+        b2 = b.T if transB else b
+        if a.dtype.kind in "iu":  # integer Gemm (opset 11+): exact, no alpha/beta rounding games
+            y = a2 @ b2
+            if alpha != 1:
+                y = y * a.dtype.type(alpha)
+            if c is not None and beta != 0:
+                y = y + c * a.dtype.type(beta)
+            return (np.ascontiguousarray(y, dtype=a.dtype),)
+        dtype = compute_dtype(a.dtype)
+        y = matmul(as_compute(a2, dtype), as_compute(b2, dtype))
+        if alpha != 1.0:
+            y *= dtype.type(alpha)
+        if c is not None and beta != 0:
+            cc = as_compute(c, dtype)
+            if beta == 1.0:
+                y += cc
+            else:
+                y += dtype.type(beta) * cc
+        return (y if y.dtype == a.dtype else y.astype(a.dtype),)
+
+    def _check(self, a, b, c, beta, transA, transB):
+        """Fail naming the shapes unless A and B multiply and C broadcasts to the product."""
         if a.ndim != 2 or b.ndim != 2:
             self.fail(f"A and B must be 2-D, got A {a.shape} and B {b.shape}")
         a2 = a.T if transA else a
@@ -22,29 +52,11 @@ class Gemm(OpRun):
         m, n = a2.shape[0], b2.shape[1]
         if c is not None and beta != 0:
             try:
-                np.broadcast_shapes(c.shape, (m, n))
+                fits = np.broadcast_shapes(c.shape, (m, n)) == (m, n)  # unidirectional: C to (M, N)
             except ValueError:
+                fits = False
+            if not fits:
                 self.fail(f"C of shape {c.shape} does not broadcast to the output shape ({m}, {n})")
-        if a.dtype.kind in "iu":  # integer Gemm (opset 11+): exact, no alpha/beta rounding games
-            y = a2 @ b2
-            if alpha != 1:
-                y = y * a.dtype.type(alpha)
-            if c is not None and beta != 0:
-                y = y + c * a.dtype.type(beta)
-            return (np.ascontiguousarray(y, dtype=a.dtype),)
-        dtype = compute_dtype(a.dtype)
-        from refruntime.kernels.blas import matmul
-
-        y = matmul(as_compute(a2, dtype), as_compute(b2, dtype))
-        if alpha != 1.0:
-            y *= dtype.type(alpha)
-        if c is not None and beta != 0:
-            cc = as_compute(c, dtype)
-            if beta == 1.0:
-                y += cc
-            else:
-                y += dtype.type(beta) * cc
-        return (y if y.dtype == a.dtype else y.astype(a.dtype),)
 
 
 def _dims(x) -> str:

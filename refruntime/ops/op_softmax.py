@@ -5,8 +5,8 @@
   every axis from `axis` on together. Opset 11 only widened the accepted (negative) axes.
 - opset 13: the function runs along the single axis `axis` (default -1).
 
-float32: D = X - max(X) in float32 (the body's Sub), then exp, sum and quotient in float64, rounded
-once (kernels/softmax_rows.py for rows along the last axis, numpy otherwise).
+float32: D = X - max(X) and exp(D) in float32 (the body's Sub and Exp), the sum and the quotient in
+float64, rounded once (kernels/softmax_rows.py for rows along the last axis, numpy otherwise).
 """
 import numpy as np
 
@@ -43,9 +43,8 @@ class _Softmax(_AxisFunction):
     def _along(self, x, axis):
         if x.dtype == np.float32 and axis == x.ndim - 1 and x.shape[-1] and x.flags.c_contiguous:
             return _float32_rows(x)
-        d = x - x.max(axis=axis, keepdims=True)  # the body's Sub, in x's dtype
-        e = np.exp(d, dtype=np.float64) if x.dtype == np.float32 else np.exp(d)  # float32: as the rows
-        y = e / e.sum(axis=axis, keepdims=True)
+        e = np.exp(x - x.max(axis=axis, keepdims=True))  # the body's Sub and Exp, in x's dtype
+        y = e / e.sum(axis=axis, keepdims=True, dtype=np.float64)  # float32: a float64 sum, as the rows
         return y if y.dtype == x.dtype else y.astype(x.dtype)
 
 
@@ -65,10 +64,9 @@ def _float32_rows(x):
     """Softmax along the last axis of a C-contiguous float32 array (kernels/softmax_rows.py)."""
     from refruntime.kernels.softmax_rows import divide_by_row_sum, subtract_row_max
 
-    n = x.shape[-1]
-    work = np.empty((x.size // n, n), np.float64)
-    subtract_row_max(x.reshape(-1, n), work)
-    np.exp(work, out=work)
     y = np.empty(x.shape, np.float32)
-    divide_by_row_sum(work, y.reshape(-1, n))
+    rows = y.reshape(-1, x.shape[-1])
+    subtract_row_max(x.reshape(-1, x.shape[-1]), rows)
+    np.exp(rows, out=rows)
+    divide_by_row_sum(rows, rows)
     return y
