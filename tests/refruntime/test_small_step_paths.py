@@ -180,3 +180,39 @@ def test_gemm_rechecks_when_shapes_change_and_refuses_a_c_that_would_grow_the_pr
         session.run({"a": a, "b": b, "c": np.ones((2, 4, 2), np.float32)})
     with pytest.raises(KernelError, match="inner dimensions 6 and 5 differ"):
         session.run({"a": a, "b": np.ones((5, 2), np.float32), "c": c})
+
+
+def _residual_norm_model(dtype, stats=False, shared_sum=False):
+    """y = LayerNorm(a + b) (and the sum as a second output when `shared_sum`)."""
+    outputs = ["y", "mean", "inv_std"] if stats else ["y"]
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"]),
+             helper.make_node("LayerNormalization", ["s", "scale", "bias"], outputs, epsilon=1e-5)]
+    graph_outputs = outputs + (["s"] if shared_sum else [])
+    elem = TensorProto.FLOAT16 if dtype == np.float16 else TensorProto.FLOAT
+    rng = np.random.default_rng(6)
+    inits = {"scale": rng.standard_normal(64).astype(dtype), "bias": rng.standard_normal(64).astype(dtype)}
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, elem, None) for n in ("a", "b")],
+                              [helper.make_tensor_value_info(n, elem, None) for n in graph_outputs],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+@pytest.mark.parametrize("dtype,stats,shared_sum,fused", [(np.float32, False, False, True), (np.float16, False, False, True),
+                                                          (np.float32, True, False, False),
+                                                          (np.float32, False, True, True)])
+def test_residual_add_then_layer_norm_fuses_and_equals_the_unfused_steps_bitwise(dtype, stats, shared_sum, fused):
+    """Add -> LayerNormalization runs as one step unless the norm has other outputs (the sum normalized
+    in place when nothing else reads it, kept as a second output when something does); the fast path
+    equals the step-by-step path (the unfused kernels, taken with profile=True) bit for bit, for a
+    broadcast residual too, and never writes over a feed or a kept sum."""
+    session = _residual_norm_model(dtype, stats, shared_sum)
+    rng = np.random.default_rng(7)
+    for b_shape in ((2, 5, 64), (64,)):
+        feeds = {"a": rng.standard_normal((2, 5, 64)).astype(dtype), "b": rng.standard_normal(b_shape).astype(dtype)}
+        before = {k: v.copy() for k, v in feeds.items()}
+        fast, plain = session.run(feeds), session.run(feeds, profile=True)
+        for name in fast:
+            np.testing.assert_array_equal(fast[name], plain[name])
+        for name, value in before.items():  # the feeds were not written over
+            np.testing.assert_array_equal(feeds[name], value)
+    assert any("LayerNormalization" in d for d in session.plan.program.fused) == fused
