@@ -3,7 +3,6 @@
     Conv [-> BatchNormalization] [-> Add/Sum residual] [-> Relu | Clip] [-> MaxPool]   FusedConv
     Gemm -> Relu                                                                     gemm_relu
     MatMul -> Add of a constant bias                                                 matmul_bias
-    Add -> LayerNormalization (a transformer's residual)                             add_layer_norm
 
 Each fused step computes fused only when the run-time inputs allow it (float32/float64, matching
 shapes) and otherwise runs the chain's own kernels one after the other (`FusedConv.unfused`), so
@@ -169,18 +168,3 @@ def gemm_relu(gemm):
 
     return run
 
-
-def add_layer_norm(add, norm, keep_sum: bool = False):
-    """Add -> LayerNormalization reading the sum as X (every residual of a transformer): one step.
-    Without `keep_sum` the sum is normalized where it lies (LayerNormalization_17.run_in_place), one
-    array fewer; with it (the sum has other readers) the outputs are (Y, sum). Bitwise the unfused
-    result: the same float32 sum, then the same row kernel."""
-    def run(a, b, scale, bias=None):
-        (total,) = add.run(a, b)
-        if keep_sum:
-            return norm.run(total, scale, bias)[:1] + (total,)
-        if not isinstance(total, np.ndarray):
-            return norm.run(total, scale, bias)
-        return norm.run_in_place(total, scale, bias)
-
-    return run

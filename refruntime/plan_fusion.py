@@ -20,9 +20,11 @@ plain run and keeps it on the plan):
         layers; a Conv chain takes a BatchNormalization first, the rest then form this chain)
     Gemm -> Relu
         one step: Relu in place on Gemm's fresh output
-    MatMul -> Add of a constant bias; Add -> LayerNormalization (X)
-        one step: the bias added, or the sum normalized, in place in the first op's fresh output
-        (a sum with other readers is kept, the norm written apart, when Scale and B are constants)
+    MatMul -> Add of a constant bias
+        one step: the bias added in place to MatMul's fresh output
+    (Add | Sub | Mul | Div | Pow by 2 or 3 | Neg | Sqrt | Reciprocal | Erf){2,}
+        one generated numba loop (refruntime/fused_elementwise.py): GELU and other float32
+        activation chains, bitwise the unfused kernels
   A node joins the chain only if the chain's current value has exactly one reader, that node, and
   is not a graph output; the BatchNormalization must be the inference form (one output,
   per-channel) with its four parameters initializers that are not graph inputs (a feed could
@@ -48,7 +50,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refruntime.plan_shape_memo import memoize_shape_steps
+from refruntime.fused_elementwise import elementwise_chain
+from refruntime.plan_shape_memo import memoize_shape_steps, shape_derived_names
 
 NONE_SLOT, DUMP_SLOT = 0, 1
 
@@ -200,7 +203,7 @@ def _fuse(plan, steps, precomputed: dict):
     """Units (step, run, input names, output names): `steps` (the plan's steps but those computed
     at compile time) with chains fused; and {fused step's output name: description}. Constants
     are the initializers that are not graph inputs and the `precomputed` values."""
-    from refruntime.fused_ops import add_layer_norm, gemm_relu, matmul_bias
+    from refruntime.fused_ops import gemm_relu, matmul_bias
     from refruntime.ops.op_conv import Conv
     from refruntime.ops.op_gemm import Gemm
     from refruntime.ops.op_mat_mul import MatMul
@@ -228,6 +231,7 @@ def _fuse(plan, steps, precomputed: dict):
         return users[0]
 
     producer = {name: step.index for step in steps for name in step.outputs if name}
+    shape_derived = shape_derived_names(steps, constant)  # memoized later (plan_shape_memo), not fused
     units, fused, absorbed = [], {}, set()
     deferred: dict[int, tuple] = {}  # fused units that read a residual: emitted at their Add's place
     for step in steps:
@@ -256,26 +260,15 @@ def _fuse(plan, steps, precomputed: dict):
                 fused[nxt.outputs[0]] = f"MatMul {step.label} -> Add {nxt.label}"
                 absorbed.update((step.index, nxt.index))
                 continue
-        if single and type(kernel).__name__ == "Add_7" and _is_standard(step):
-            total = step.outputs[0]
-            norms = [r for r in readers.get(total, ()) if _normalizes(r, total) and r.index not in absorbed]
-            norm = norms[0] if len(norms) == 1 else None
-            alone = norm is not None and only_reader(total) is norm
-            if norm is not None and (alone or all(constant(n) is not None for n in norm.inputs[1:])):
-                fused[norm.outputs[0]] = f"Add {step.label} -> LayerNormalization {norm.label}"
-                absorbed.update((step.index, norm.index))
-                if alone:  # the sum normalized in place; Scale and B may be computed after the Add
-                    deferred[norm.index] = (step, add_layer_norm(kernel, norm.kernel), step.inputs + norm.inputs[1:],
-                                            norm.outputs[:1])
-                else:  # the sum has other readers (a pre-norm residual stream): both outputs, here
-                    units.append((step, add_layer_norm(kernel, norm.kernel, keep_sum=True),
-                                  step.inputs + norm.inputs[1:], (norm.outputs[0], total)))
-                continue
         found = None
         if single and type(kernel) is Conv:
             found = _conv_chain(step, constant, only_reader, producer)
         elif single and (source := _channel_source(step, constant)) is not None:
             found = _channel_chain(step, source, constant, only_reader)
+        if found is None and single and not all(n in shape_derived or constant(n) is not None for n in step.inputs):
+            chained = elementwise_chain(step, constant, only_reader)
+            if chained is not None:  # run where its last link was: later links may read later values
+                found = (chained[0], chained[1], chained[0][-1])
         if found is not None:
             chain, unit, run_at = found
             fused[chain[-1].outputs[0]] = " -> ".join(f"{s.node.op_type} {s.label}" for s in chain)
@@ -287,16 +280,6 @@ def _fuse(plan, steps, precomputed: dict):
             continue
         units.append((step, _direct_call(kernel), step.inputs, step.outputs))
     return units, fused
-
-
-def _is_standard(step) -> bool:
-    return not step.is_fallback and step.node.domain in ("", "ai.onnx")
-
-
-def _normalizes(step, value: str) -> bool:
-    """True when `step` is a native LayerNormalization of X = `value` whose only output is Y."""
-    return (step is not None and type(step.kernel).__name__ == "LayerNormalization_17" and _is_standard(step)
-            and step.inputs[0] == value and len(step.outputs) >= 1 and not any(step.outputs[1:]))
 
 
 def _constant_addend(step, value: str, constant):

@@ -56,6 +56,17 @@ def memoize_shape_steps(units: list, constants, graph_outputs: set, nondetermini
     return out, count
 
 
+def shape_derived_names(steps, constants) -> set[str]:
+    """Names computed from shapes and constants alone (the values memoize_shape_steps may memoize):
+    outputs of Shape/Size and of steps whose inputs are all constants or such names."""
+    derived: set[str] = set()
+    for step in steps:
+        if step.node.op_type in SHAPE_OPS or (
+                step.inputs and all(n == "" or n in derived or constants(n) is not None for n in step.inputs)):
+            derived.update(n for n in step.outputs if n)
+    return derived
+
+
 MAX_CACHED_BYTES = 16 << 20  # a memo holds its outputs between runs: a large mask is recomputed instead
 
 

@@ -101,7 +101,7 @@ def _index() -> dict[tuple[str, str], list[tuple[int, str, str]]]:
     """{(domain, op_type): [(since, module, class name), ...]} from the cached index, or built by
     importing every op module (and then cached)."""
     key = _signature()
-    path = os.path.join(_cache_dir(), f"registry-{key}.json")
+    path = os.path.join(cache_dir(), f"registry-{key}.json")
     try:
         with open(path, encoding="utf-8") as f:
             rows = json.load(f)
@@ -146,5 +146,6 @@ def _signature() -> str:
     return digest.hexdigest()[:16]
 
 
-def _cache_dir() -> str:
+def cache_dir() -> str:
+    """refruntime's cache folder: REFRUNTIME_CACHE_DIR, else ~/.cache/refruntime."""
     return os.environ.get("REFRUNTIME_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "refruntime")

@@ -1,6 +1,6 @@
 """A/B of refruntime's fast paths, each switched off (A) and on (B) in one process (a tool, not a test).
 
-    .venv/bin/python tools/ab_fast_paths.py                     # all three
+    .venv/bin/python tools/ab_fast_paths.py                     # all of them
     .venv/bin/python tools/ab_fast_paths.py shape-memo quantize
 
 - shape-memo: refruntime/plan_shape_memo.py, on BERT-tiny (sequence 16) exported three ways: the
@@ -10,6 +10,12 @@
   numpy route, on BERT-tiny and GPT-2-tiny at sequence 16 and 128.
 - quantize: the float32 per-tensor Quantize/DequantizeLinear route (ops/_quant.py) on the
   benchmark's ResCNN-q8, batch 1 and 64.
+- fusion: elementwise chains (refruntime/fused_elementwise.py), on BERT-tiny and GPT-2-tiny at
+  sequence 16 and 128.
+- blas-threads: kernels/blas.py's thread count timed per product shape against the former policy
+  (every product below SMALL_FLOPS on one thread), same models.
+- softmax: the float32 rows kernel (kernels/softmax_rows.py) against the numpy route, same models.
+- erf: the float32 erf loop against commit 5ae6a5a's (needs the git history), per element.
 Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
 A and B must be bitwise equal (the tool stops otherwise), but for layernorm, whose float64 row
 sums differ from numpy's float32 ones in the last bits (the largest difference is printed). Models are built from configs with random
@@ -164,7 +170,112 @@ def quantize(folder: str, rounds: int) -> None:
     on()
 
 
-EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize}
+def _transformers(folder: str):
+    """(label, path, feeds) of BERT-tiny and GPT-2-tiny at sequence 16 and 128 (the benchmark's)."""
+    import bench_runtime
+
+    for kind, label in (("bert", "BERT-tiny"), ("gpt2", "GPT-2-tiny")):
+        for seq in (16, 128):
+            yield f"{label} s{seq}", bench_runtime._transformer(kind, seq)(folder), bench_runtime._token_feeds(seq)(1)
+
+
+def fusion(folder: str, rounds: int) -> None:
+    from refruntime import plan_fusion
+
+    chain = plan_fusion.elementwise_chain
+
+    def off():
+        plan_fusion.elementwise_chain = lambda *args: None
+
+    def on():
+        plan_fusion.elementwise_chain = chain
+
+    def note(session):
+        return f"({len(session.plan.program.steps)} steps)"
+
+    for label, path, feeds in _transformers(folder):
+        _ab(f"elementwise chains: {label}", path, feeds, off, on, rounds, note)
+    on()
+
+
+def blas_threads(folder: str, rounds: int) -> None:
+    from refruntime.kernels import blas
+
+    trials, one_thread_mnk = blas.TRIALS, blas.OPENBLAS_ONE_THREAD_MNK
+
+    def off():  # the former policy: every product below SMALL_FLOPS on one thread
+        blas.TRIALS, blas.OPENBLAS_ONE_THREAD_MNK = 0, 0
+        blas._CHOICES.clear()
+
+    def on():
+        blas.TRIALS, blas.OPENBLAS_ONE_THREAD_MNK = trials, one_thread_mnk
+        blas._CHOICES.clear()
+
+    for label, path, feeds in _transformers(folder):
+        _ab(f"BLAS threads timed per shape: {label}", path, feeds, off, on, rounds)
+    on()
+
+
+def softmax(folder: str, rounds: int) -> None:
+    import refruntime.ops.op_softmax as op
+
+    rows = op._float32_rows
+
+    def numpy_route(x):  # the former kernel: float32 max, exp, sum and division in numpy
+        y = x - x.max(axis=-1, keepdims=True)
+        np.exp(y, out=y)
+        y /= y.sum(axis=-1, keepdims=True)
+        return y
+
+    def off():
+        op._float32_rows = numpy_route
+
+    def on():
+        op._float32_rows = rows
+
+    for label, path, feeds in _transformers(folder):
+        _ab(f"Softmax rows: {label}", path, feeds, off, on, rounds, exact=False)  # float64 sums: last bits
+    on()
+
+
+def erf(folder: str, rounds: int) -> None:
+    """The float32 erf loop of commit 5ae6a5a (32 polynomial pieces, one table lookup per element,
+    scalar) against the current one (one polynomial, vectorized), on 8,192 and 65,536 values; needs
+    the git history."""
+    import importlib.util
+    import subprocess
+
+    from refruntime.kernels import erf as current
+
+    source = subprocess.run(["git", "show", "5ae6a5a:refruntime/kernels/erf.py"], capture_output=True, text=True,
+                            check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
+    path = os.path.join(folder, "erf_5ae6a5a.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(source.replace("cache=True", "cache=False"))
+    spec = importlib.util.spec_from_file_location("erf_5ae6a5a", path)
+    former = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(former)
+    x_all = (np.random.default_rng(0).standard_normal(65536) * 2).astype(np.float32)
+    for n in (8192, 65536):
+        x, out = x_all[:n], np.empty(n, np.float32)
+        loops = {"A": lambda x=x, out=out: former._erf_loop(x, out, former._BY_PIECE),
+                 "B": lambda x=x, out=out: current._erf_loop(x, out, current.COEFFICIENTS)}
+        times = {k: [] for k in loops}
+        for _ in range(rounds):
+            for k, loop in loops.items():
+                loop()
+                start = time.perf_counter()
+                while time.perf_counter() - start < 0.05:
+                    t = time.perf_counter()
+                    loop()
+                    times[k].append(time.perf_counter() - t)
+        ns = {k: float(np.median(v)) / n * 1e9 for k, v in times.items()}
+        print(f"{'float32 erf loop: ' + str(n) + ' values':44s} A {ns['A']:8.2f} ns   B {ns['B']:8.2f} ns   "
+              f"A/B {ns['A'] / ns['B']:.2f}x (per element)")
+
+
+EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize, "fusion": fusion,
+               "blas-threads": blas_threads, "softmax": softmax, "erf": erf}
 
 
 def main() -> None:

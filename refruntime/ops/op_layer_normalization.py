@@ -35,10 +35,10 @@ class LayerNormalization_17(OpRun):
 
     _fast: tuple = ()  # (signature of the inputs, ax, rows, cols) of the last float32 fast-path call
 
-    def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1, into=None):
+    def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1):
         signature = (x.shape, x.dtype, scale.shape, scale.dtype, None if b is None else (b.shape, b.dtype))
         if self._fast and self._fast[0] == signature:  # same shapes and dtypes: the checks passed
-            return self._float32_rows(x, scale, b, epsilon, *self._fast[1:], into=into)
+            return self._float32_rows(x, scale, b, epsilon, *self._fast[1:])
         ax = normalize_axis(self, axis, x.ndim)
         unidirectional(self, "Scale", scale, x.shape)
         unidirectional(self, "B", b, x.shape)
@@ -46,7 +46,7 @@ class LayerNormalization_17(OpRun):
         rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
         if x.dtype == np.float32 and dtype == np.float32 and rows and cols and _per_column(scale, b, cols):
             self._fast = (signature, ax, rows, cols)
-            return self._float32_rows(x, scale, b, epsilon, ax, rows, cols, into=into)
+            return self._float32_rows(x, scale, b, epsilon, ax, rows, cols)
         work = np.ascontiguousarray(as_compute(x, dtype)).reshape(rows, cols)
         y, mean, inv_std = standardize_rows(work, epsilon)
         y = y.reshape(x.shape)
@@ -60,19 +60,12 @@ class LayerNormalization_17(OpRun):
         stat_dtype = np.float64 if stash_type == 11 else np.float32
         return y, mean.reshape(stat_shape).astype(stat_dtype), inv_std.reshape(stat_shape).astype(stat_dtype)
 
-    def run_in_place(self, x, scale, b=None):
-        """run(x, scale, b), writing Y over x when the float32 rows path takes it: for a fresh
-        array no one else reads (the fused residual Add -> LayerNormalization, fused_ops.py)."""
-        fresh = x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable and not self._stats
-        return self._run(x, scale, b, into=x if fresh else None, **self.attributes)
-
-    def _float32_rows(self, x, scale, b, epsilon, ax, rows, cols, into=None):
-        """float32 X with Scale and B over the whole normalized block: one numba pass per row (the
-        kernel reads a row before it writes it, so Y may be written over X: `into` is X)."""
+    def _float32_rows(self, x, scale, b, epsilon, ax, rows, cols):
+        """float32 X with Scale and B over the whole normalized block: one numba pass per row."""
         from refruntime.kernels.layer_norm_rows import layer_norm_rows
 
         work = np.ascontiguousarray(x).reshape(rows, cols)
-        y = np.empty((rows, cols), np.float32) if into is None else into.reshape(rows, cols)
+        y = np.empty((rows, cols), np.float32)
         mean, inv_std = np.empty(rows, np.float32), np.empty(rows, np.float32)
         scale = scale.reshape(cols)
         bias = scale if b is None else b.reshape(cols)  # ignored without B

@@ -340,7 +340,8 @@ CHANNEL_CHAINS = {
     "const-first-operands": (["Mul*", "Add*", "Clip"], (1, 6, 1, 1), (2, 6, 5, 7), np.float32, True),
     "bn-relu-3d": (["BN", "Relu"], (6, 1), (3, 6, 11), np.float32, True),
     "float64": (["Mul", "BN", "Add"], (6, 1, 1), (2, 6, 4, 4), np.float64, True),
-    "last-axis-constant": (["Mul", "Add"], (7,), (2, 6, 5, 7), np.float32, False),  # not per channel
+    # not per channel: fused_elementwise's chain instead (a vector along the last axis)
+    "last-axis-constant": (["Mul", "Add"], (7,), (2, 6, 5, 7), np.float32, True),
     "batch-axis-at-run-time": (["Mul", "Add", "Relu"], (6, 1, 1), (6, 6, 35), np.float32, True),  # unfused run
 }
 
@@ -403,7 +404,7 @@ def test_fed_weights_are_repacked_every_run():
 
 
 def test_float32_erf_is_the_float64_erf_rounded_once():
-    """kernels/erf.py's piecewise polynomials against math.erf (libm's float64 erf) on two million
+    """kernels/erf.py's polynomial loop against math.erf (libm's float64 erf) on two million
     float32 values and the special ones: the float32 results must be identical."""
     import math
 
@@ -420,6 +421,73 @@ def test_float32_erf_is_the_float64_erf_rounded_once():
     assert half.dtype == np.float16
     np.testing.assert_array_equal(half, np.array([math.erf(float(v)) for v in np.linspace(-3, 3, 1001)
                                                   .astype(np.float16)]).astype(np.float16))
+
+
+def test_float32_erf_is_exact_where_its_polynomial_alone_would_round_the_wrong_way():
+    """Inputs whose erf lies so near a float32 rounding boundary that the kernel's polynomial alone
+    rounds to the other neighbour (9,120 of the float32s in [0, 4], found by an exhaustive sweep: one per
+    few binades here), and the three where the former 32-piece table did: the loop must hand them to
+    math.erf. Both signs, among ordinary values so they sit inside vectorized blocks; and the scalar
+    erf_float32 (for fused loops) gives the same bits."""
+    import math
+
+    from refruntime.kernels.erf import erf, erf_candidate, erf_float32
+
+    hard = np.float32([2.04078e-40, 4.816243e-38, 1.2329583e-35, 3.156373e-33, 8.080315e-31, 2.0685607e-28,
+                       5.2955154e-26, 1.355652e-23, 3.470469e-21, 8.884401e-19, 2.2744065e-16, 5.822481e-14,
+                       1.490555e-11, 3.815821e-09, 9.700332e-07, 0.00024431228, 0.064214356, 0.12580933,
+                       0.25466546, 0.501246, 1.0109152, 2.077677,
+                       5.2047426e-06, 0.0001839803, 0.00036625183])  # the last three: the former table's
+    x = np.linspace(-3, 3, 1000, dtype=np.float32)
+    x[::20] = np.concatenate([hard, -hard])
+    want = np.array([math.erf(float(v)) for v in x]).astype(np.float32)
+    np.testing.assert_array_equal(erf(x), want)
+    np.testing.assert_array_equal(np.array([erf_float32(v) for v in x], np.float32), want)
+    candidates = np.array([erf_candidate(v) for v in x], np.float32)  # exact, or NaN: left to erf_float32
+    decided = ~np.isnan(candidates)
+    np.testing.assert_array_equal(candidates[decided], want[decided])
+    assert not decided[::20].all()  # the hard ones are among those it leaves undecided
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_narrow_float_erf_is_the_float64_erf_rounded_once_for_every_value(dtype):
+    """Every float16 / bfloat16 value (NaNs and infinities included): the kernel's float64 result,
+    rounded once to the input's type, equals math.erf's."""
+    import math
+
+    import ml_dtypes
+
+    from refruntime.kernels.erf import erf
+
+    dt = np.dtype(ml_dtypes.bfloat16 if dtype == "bfloat16" else np.float16)
+    x = np.arange(1 << 16, dtype=np.uint16).view(dt)
+    got = erf(x)
+    want = np.array([math.erf(v) for v in x.astype(np.float32).tolist()]).astype(dt)  # exact; no NaN warning
+    assert got.dtype == dt
+    got, want = got.astype(np.float64), want.astype(np.float64)
+    np.testing.assert_array_equal(got, want)  # NaN at the same place counts as equal
+    assert np.array_equal(np.signbit(got[got == 0]), np.signbit(want[want == 0]))
+
+
+def test_float32_erf_loop_is_vectorized():
+    """kernels/erf.py is fast only because LLVM vectorizes its loop (packed fused multiply-adds,
+    ~1.5 ns per element; scalar it is ~13): a change that makes it scalar passes every accuracy test,
+    so check the machine code. A fresh, uncached compile: cached functions have no assembly to show."""
+    import platform
+    import re
+
+    import llvmlite.binding as llvm
+    import numba
+
+    from refruntime.kernels import erf
+
+    features = llvm.get_host_cpu_features().flatten().split(",")
+    if platform.machine().lower() not in ("x86_64", "amd64") or "+fma" not in features:
+        pytest.skip("checks x86 FMA instructions")
+    loop = numba.njit(fastmath={"contract"})(erf._erf_loop.py_func)
+    signature = (numba.float32[::1], numba.float32[::1], numba.float64[::1])
+    loop.compile(signature)
+    assert re.search(r"vfmadd\d+pd\s+[^\n]*%[yz]mm", loop.inspect_asm(signature))
 
 
 def test_pow_by_2_and_3_equals_the_float64_power_rounded_once():

@@ -182,37 +182,94 @@ def test_gemm_rechecks_when_shapes_change_and_refuses_a_c_that_would_grow_the_pr
         session.run({"a": a, "b": np.ones((5, 2), np.float32), "c": c})
 
 
-def _residual_norm_model(dtype, stats=False, shared_sum=False):
-    """y = LayerNorm(a + b) (and the sum as a second output when `shared_sum`)."""
-    outputs = ["y", "mean", "inv_std"] if stats else ["y"]
-    nodes = [helper.make_node("Add", ["a", "b"], ["s"]),
-             helper.make_node("LayerNormalization", ["s", "scale", "bias"], outputs, epsilon=1e-5)]
-    graph_outputs = outputs + (["s"] if shared_sum else [])
-    elem = TensorProto.FLOAT16 if dtype == np.float16 else TensorProto.FLOAT
-    rng = np.random.default_rng(6)
-    inits = {"scale": rng.standard_normal(64).astype(dtype), "bias": rng.standard_normal(64).astype(dtype)}
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, elem, None) for n in ("a", "b")],
-                              [helper.make_tensor_value_info(n, elem, None) for n in graph_outputs],
-                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+def _chain_model(nodes, inputs, output, initializers, elem=TensorProto.FLOAT):
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info(n, elem, None) for n in inputs],
+                              [helper.make_tensor_value_info(output, elem, None)],
+                              [numpy_helper.from_array(v, k) for k, v in initializers.items()])
     return Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
 
 
-@pytest.mark.parametrize("dtype,stats,shared_sum,fused", [(np.float32, False, False, True), (np.float16, False, False, True),
-                                                          (np.float32, True, False, False),
-                                                          (np.float32, False, True, True)])
-def test_residual_add_then_layer_norm_fuses_and_equals_the_unfused_steps_bitwise(dtype, stats, shared_sum, fused):
-    """Add -> LayerNormalization runs as one step unless the norm has other outputs (the sum normalized
-    in place when nothing else reads it, kept as a second output when something does); the fast path
-    equals the step-by-step path (the unfused kernels, taken with profile=True) bit for bit, for a
-    broadcast residual too, and never writes over a feed or a kept sum."""
-    session = _residual_norm_model(dtype, stats, shared_sum)
-    rng = np.random.default_rng(7)
-    for b_shape in ((2, 5, 64), (64,)):
-        feeds = {"a": rng.standard_normal((2, 5, 64)).astype(dtype), "b": rng.standard_normal(b_shape).astype(dtype)}
-        before = {k: v.copy() for k, v in feeds.items()}
-        fast, plain = session.run(feeds), session.run(feeds, profile=True)
-        for name in fast:
-            np.testing.assert_array_equal(fast[name], plain[name])
-        for name, value in before.items():  # the feeds were not written over
-            np.testing.assert_array_equal(feeds[name], value)
-    assert any("LayerNormalization" in d for d in session.plan.program.fused) == fused
+def _gelu_tanh_nodes():
+    """GPT-2's GELU as TorchScript exports it: 0.5x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))."""
+    return [helper.make_node("Mul", ["x", "half"], ["xh"]),
+            helper.make_node("Pow", ["x", "three"], ["x3"]),
+            helper.make_node("Mul", ["x3", "k"], ["kx3"]),
+            helper.make_node("Add", ["x", "kx3"], ["inner"]),
+            helper.make_node("Mul", ["inner", "root"], ["scaled"]),
+            helper.make_node("Tanh", ["scaled"], ["t"]),
+            helper.make_node("Add", ["t", "one"], ["t1"]),
+            helper.make_node("Mul", ["xh", "t1"], ["y"])]
+
+
+GELU_CONSTANTS = {"half": np.array(0.5, np.float32), "three": np.array(3.0, np.float32),
+                  "k": np.array(0.044715, np.float32), "root": np.array(0.7978846, np.float32),
+                  "one": np.array(1.0, np.float32)}
+
+
+def test_elementwise_chains_run_as_generated_loops_bitwise_equal_to_the_unfused_kernels():
+    """GPT-2's GELU: the Pow -> Mul -> Add -> Mul and Mul -> Mul chains each run as one loop, Tanh
+    between them stays numpy's; values that stress each op's rounding (huge, tiny, subnormal, +-0,
+    +-inf, NaN) give bit for bit what the unfused kernels give."""
+    session = _chain_model(_gelu_tanh_nodes(), ["x"], "y", GELU_CONSTANTS)
+    x = np.random.default_rng(8).standard_normal((3, 7, 33)).astype(np.float32) * 4
+    x.flat[:8] = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-42, 3e38, -2e13]
+    fast, plain = session.run({"x": x})["y"], session.run({"x": x}, profile=True)["y"]
+    np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
+    fused = session.plan.program.fused
+    assert any(d.startswith("Pow") and d.count("->") == 3 for d in fused), fused
+    assert any(d.startswith("Mul") and d.count("->") == 1 for d in fused), fused
+
+
+@pytest.mark.parametrize("b_shape", [(3, 4, 5), (5,), (1,), (), (4, 1), (2, 3, 4, 5)])
+def test_elementwise_chain_operands_broadcast_or_fall_back_to_the_unfused_kernels(b_shape):
+    """y = (a - b) / c * a: a full operand, b of every broadcasting kind (the loop covers full,
+    last-axis vector and scalar; a column vector or a larger b runs the unfused kernels), c a
+    constant with zeros (x / 0 is inf, as numpy's, not an error)."""
+    nodes = [helper.make_node("Sub", ["a", "b"], ["d"]), helper.make_node("Div", ["d", "c"], ["q"]),
+             helper.make_node("Mul", ["q", "a"], ["y"])]
+    c = np.array([1.5, 0.0, -2.0, 0.0, 3.0], np.float32)
+    session = _chain_model(nodes, ["a", "b"], "y", {"c": c})
+    rng = np.random.default_rng(9)
+    feeds = {"a": rng.standard_normal((3, 4, 5)).astype(np.float32), "b": rng.standard_normal(b_shape).astype(np.float32)}
+    fast, plain = session.run(feeds)["y"], session.run(feeds, profile=True)["y"]
+    assert fast.shape == plain.shape == np.broadcast_shapes((3, 4, 5), b_shape)
+    np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
+    assert np.isinf(fast[..., 1]).all()  # divided by zero: inf as numpy gives it, not an error
+
+
+def test_elementwise_chain_of_other_dtypes_and_of_shape_values_is_left_to_the_kernels():
+    """float16 and int64 chains compute through the unfused kernels (per-op rounding to float16,
+    exact integers); a chain over shape values is not fused at all (the shape memo keeps it)."""
+    nodes = [helper.make_node("Mul", ["x", "two"], ["m"]), helper.make_node("Add", ["m", "x"], ["y"])]
+    for dtype, elem in ((np.float16, TensorProto.FLOAT16), (np.int64, TensorProto.INT64)):
+        session = _chain_model(nodes, ["x"], "y", {"two": np.array(2, dtype)}, elem=elem)
+        x = np.arange(-6, 6, dtype=dtype).reshape(3, 4) * dtype(7)
+        np.testing.assert_array_equal(session.run({"x": x})["y"], x * dtype(2) + x)
+    shape_nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Mul", ["s", "one"], ["m"]),
+                   helper.make_node("Sub", ["m", "zero"], ["n"]), helper.make_node("Reshape", ["x", "n"], ["y"])]
+    graph = helper.make_graph(shape_nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array(1, np.int64), "one"),
+                               numpy_helper.from_array(np.array(0, np.int64), "zero")])
+    session = Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert session.run({"x": np.ones((3, 4), np.float32)})["y"].shape == (3, 4)
+    assert not session.plan.program.fused
+
+
+def test_elementwise_chain_with_erf_recomputes_the_undecided_elements_exactly():
+    """BERT's GELU, x * 0.5 * (1 + erf(x / sqrt 2)) (Div -> Erf -> Add -> Mul -> Mul), fused, on values
+    whose erf the fast polynomial cannot round (the loop's second pass gives them math.erf's value;
+    kernels/erf.py) and on NaN/inf/-0: bit for bit the unfused kernels."""
+    nodes = [helper.make_node("Div", ["x", "root2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "one"], ["e1"]), helper.make_node("Mul", ["x", "e1"], ["m"]),
+             helper.make_node("Mul", ["m", "half"], ["y"])]
+    consts = {"root2": np.array(1.0, np.float32), "one": np.array(1.0, np.float32), "half": np.array(0.5, np.float32)}
+    session = _chain_model(nodes, ["x"], "y", consts)  # divided by 1: the hard inputs reach Erf unchanged
+    hard = np.float32([0.064214356, 0.12580933, 0.25466546, 0.501246, 1.0109152, 2.077677, 3.815821e-09,
+                       5.2047426e-06, 0.0001839803, 0.00036625183])
+    x = np.random.default_rng(10).standard_normal((4, 300)).astype(np.float32)
+    x[:, ::30] = np.concatenate([hard, -hard, hard, -hard]).reshape(4, 5 * 2)[:, :10]
+    x[0, 1:6] = [np.nan, np.inf, -np.inf, -0.0, 1e-42]
+    fast, plain = session.run({"x": x})["y"], session.run({"x": x}, profile=True)["y"]
+    np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
+    assert any(d.startswith("Div") and "Erf" in d for d in session.plan.program.fused)
