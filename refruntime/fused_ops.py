@@ -3,6 +3,7 @@
     Conv [-> BatchNormalization] [-> Add/Sum residual] [-> Relu | Clip] [-> MaxPool]   FusedConv
     Gemm -> Relu                                                                     gemm_relu
     MatMul -> Add of a constant bias                                                 matmul_bias
+    Softmax -> Where(IsNaN(s), constant, s)                                          softmax_nan_to
 
 Each fused step computes fused only when the run-time inputs allow it (float32/float64, matching
 shapes) and otherwise runs the chain's own kernels one after the other (`FusedConv.unfused`), so
@@ -148,10 +149,16 @@ def matmul_bias(matmul, add, bias: np.ndarray, bias_first: bool):
     MatMul's fresh output, one step and one array fewer. Bitwise the unfused result: the same
     elementwise addition in the same dtype (IEEE addition commutes). Any other case (a bias that
     would broadcast the product up, another dtype) adds as the unfused Add would."""
+    fits: list = [None]  # the last product shape the bias was checked against (type and dtype too)
+
     def run(a, b):
         (y,) = matmul.run(a, b)
+        if type(y) is np.ndarray and y.shape == fits[0] and y.dtype == bias.dtype:
+            np.add(y, bias, out=y)
+            return (y,)
         if (isinstance(y, np.ndarray) and y.dtype == bias.dtype and y.ndim >= bias.ndim
                 and all(d == 1 or d == e for d, e in zip(bias.shape[::-1], y.shape[::-1]))):
+            fits[0] = y.shape
             np.add(y, bias, out=y)
             return (y,)
         return add.run(bias, y) if bias_first else add.run(y, bias)
@@ -168,3 +175,22 @@ def gemm_relu(gemm):
 
     return run
 
+
+
+def softmax_nan_to(softmax, is_nan, where, value: np.ndarray):
+    """Softmax whose NaNs a Where(IsNaN(s), value, s) replaces (TorchScript's export of
+    scaled_dot_product_attention after a fully masked row): the constant written over the NaNs of
+    the Softmax's fresh output in one pass (kernels/softmax_rows.replace_nan) instead of an IsNaN
+    and a Where over the scores. Bitwise the unfused result; any other dtype or a value that is not a
+    single number runs the three kernels."""
+    def run(x):
+        (s,) = softmax.run(x)
+        if type(s) is np.ndarray and s.dtype == np.float32 and value.dtype == np.float32 and value.size == 1:
+            from refruntime.kernels.softmax_rows import replace_nan
+
+            replace_nan(s.reshape(-1), value.reshape(-1)[0])
+            return (s,)
+        (mask,) = is_nan.run(s)
+        return where.run(mask, value, s)
+
+    return run

@@ -203,7 +203,7 @@ def _fuse(plan, steps, precomputed: dict):
     """Units (step, run, input names, output names): `steps` (the plan's steps but those computed
     at compile time) with chains fused; and {fused step's output name: description}. Constants
     are the initializers that are not graph inputs and the `precomputed` values."""
-    from refruntime.fused_ops import gemm_relu, matmul_bias
+    from refruntime.fused_ops import gemm_relu, matmul_bias, softmax_nan_to
     from refruntime.ops.op_conv import Conv
     from refruntime.ops.op_gemm import Gemm
     from refruntime.ops.op_mat_mul import MatMul
@@ -260,6 +260,15 @@ def _fuse(plan, steps, precomputed: dict):
                 fused[nxt.outputs[0]] = f"MatMul {step.label} -> Add {nxt.label}"
                 absorbed.update((step.index, nxt.index))
                 continue
+        if single and step.node.op_type == "Softmax" and _is_standard(step):
+            guard = _nan_guard(step, readers, constant, only_reader, graph_outputs)
+            if guard is not None:
+                is_nan, where, value = guard
+                units.append((step, softmax_nan_to(kernel, is_nan.kernel, where.kernel, value), step.inputs,
+                              where.outputs[:1]))
+                fused[where.outputs[0]] = f"Softmax {step.label} -> IsNaN {is_nan.label} -> Where {where.label}"
+                absorbed.update((step.index, is_nan.index, where.index))
+                continue
         found = None
         if single and type(kernel) is Conv:
             found = _conv_chain(step, constant, only_reader, producer)
@@ -280,6 +289,27 @@ def _fuse(plan, steps, precomputed: dict):
             continue
         units.append((step, _direct_call(kernel), step.inputs, step.outputs))
     return units, fused
+
+
+def _is_standard(step) -> bool:
+    return not step.is_fallback and step.node.domain in ("", "ai.onnx")
+
+
+def _nan_guard(step, readers, constant, only_reader, graph_outputs):
+    """(IsNaN step, Where step, constant) when the output s of `step` is read by exactly an IsNaN(s)
+    and a Where(IsNaN's output, constant, s), the IsNaN's output by that Where alone; else None."""
+    scores = step.outputs[0]
+    users = readers.get(scores, ())
+    if len(users) != 2 or scores in graph_outputs:
+        return None
+    is_nan = next((u for u in users if u.node.op_type == "IsNaN" and _is_standard(u)), None)
+    where = next((u for u in users if u.node.op_type == "Where" and _is_standard(u)), None)
+    if is_nan is None or where is None or only_reader(is_nan.outputs[0]) is not where:
+        return None
+    if tuple(where.inputs) != (is_nan.outputs[0], where.inputs[1], scores) or where.inputs[1] == scores:
+        return None
+    value = constant(where.inputs[1])
+    return None if value is None else (is_nan, where, value)
 
 
 def _constant_addend(step, value: str, constant):

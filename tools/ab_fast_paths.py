@@ -12,8 +12,6 @@
   benchmark's ResCNN-q8, batch 1 and 64.
 - fusion: elementwise chains (refruntime/fused_elementwise.py), on BERT-tiny and GPT-2-tiny at
   sequence 16 and 128.
-- blas-threads: kernels/blas.py's thread count timed per product shape against the former policy
-  (every product below SMALL_FLOPS on one thread), same models.
 - softmax: the float32 rows kernel (kernels/softmax_rows.py) against the numpy route, same models.
 - erf: the float32 erf loop against commit 5ae6a5a's (needs the git history), per element.
 Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
@@ -198,24 +196,6 @@ def fusion(folder: str, rounds: int) -> None:
     on()
 
 
-def blas_threads(folder: str, rounds: int) -> None:
-    from refruntime.kernels import blas
-
-    trials, one_thread_mnk = blas.TRIALS, blas.OPENBLAS_ONE_THREAD_MNK
-
-    def off():  # the former policy: every product below SMALL_FLOPS on one thread
-        blas.TRIALS, blas.OPENBLAS_ONE_THREAD_MNK = 0, 0
-        blas._CHOICES.clear()
-
-    def on():
-        blas.TRIALS, blas.OPENBLAS_ONE_THREAD_MNK = trials, one_thread_mnk
-        blas._CHOICES.clear()
-
-    for label, path, feeds in _transformers(folder):
-        _ab(f"BLAS threads timed per shape: {label}", path, feeds, off, on, rounds)
-    on()
-
-
 def softmax(folder: str, rounds: int) -> None:
     import refruntime.ops.op_softmax as op
 
@@ -275,7 +255,7 @@ def erf(folder: str, rounds: int) -> None:
 
 
 EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize, "fusion": fusion,
-               "blas-threads": blas_threads, "softmax": softmax, "erf": erf}
+               "softmax": softmax, "erf": erf}
 
 
 def main() -> None:

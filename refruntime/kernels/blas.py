@@ -1,37 +1,31 @@
-"""numpy's matmul with OpenBLAS's thread count chosen per product shape by measuring both.
+"""numpy's matmul with OpenBLAS limited to one thread for small products (plain Python, no numba).
 
-Why: OpenBLAS splits a GEMM across its threads once M*N*K exceeds 2**18 (interface/gemm.c:
-SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD = 65536 * 4). On a quiet machine the second thread
-pays off from there on (measured here, AMD EPYC 2 vCPUs: 16x128x512 25 us on two threads vs 33
-on one; 128x128x512 103 vs 172). On a machine whose other core is busy it costs far more than it
-gives (measured on a loaded machine: a 29 MFLOP product 2.0 ms on one thread vs 8.1 ms on two;
-the 0.4 MFLOP classifier of SimpleCNN 0.2 ms vs 2.9 ms). Which case holds changes while a
-process runs, so a product between those sizes is timed both ways now and then: its first
-TRIALS calls alternate one thread and OpenBLAS's own count, later calls take the faster one, and
-the trials are repeated every RETRY calls of that shape. Setting the thread count costs ~1 us of
-ctypes calls, so products OpenBLAS runs on one thread anyway (M*N*K <= 2**18) go straight to
-np.matmul, and big products (2*M*N*K >= SMALL_FLOPS) keep OpenBLAS's threads. The thread count
-only partitions the output, so the result does not depend on the choice. Without a recognizable
-OpenBLAS (another BLAS, or its symbols not found) this is plain np.matmul.
+Why one thread: after a multi-threaded call OpenBLAS's idle workers spin for ~0.1 s (its
+THREAD_TIMEOUT, 2**28 cycles; measured: 0.1 s of process CPU while the caller sleeps) before they
+sleep, holding a core. On this 2-core machine that
+billed onnxruntime in the same process (graphkit verify, the benchmark's alternating blocks):
+tools/bench_runtime.py measured ORT 1.5-1.8x slower (BERT-tiny s16 0.32 vs 0.18 ms) while
+refruntime's BLAS used two threads, and refruntime itself was slower at sequence 128 (2.78 vs 2.23
+ms: ORT's own spinning threads then bill its second thread). A lone refruntime on a quiet machine
+gains 1.1-1.2x on BERT-tiny from the second thread (a 16x128x512 product: 25 vs 33 us); on a
+machine whose other core is busy it loses far more (a 29 MFLOP product 2.0 ms on one thread vs 8.1 ms on two).
+So products below SMALL_FLOPS run on one thread, the thread count restored right after; products
+OpenBLAS runs on one thread by itself (M*N*K <= 2**18: interface/gemm.c, SMP_THRESHOLD_MIN *
+GEMM_MULTITHREAD_THRESHOLD) skip the two ctypes calls (~1 us). Without a recognizable OpenBLAS
+(another BLAS, or its symbols not found) this is plain np.matmul.
 """
 from __future__ import annotations
 
 import threading
-from time import perf_counter
 
 import numpy as np
 
-#: 2*M*N*K from which OpenBLAS keeps its own thread count without trials
+#: 2*M*N*K from which OpenBLAS keeps its own thread count
 SMALL_FLOPS = 1 << 25
 #: M*N*K up to which OpenBLAS uses one thread by itself
 OPENBLAS_ONE_THREAD_MNK = 1 << 18
-#: timed calls per trial round (alternating one thread / OpenBLAS's count), and calls between rounds
-TRIALS = 4
-RETRY = 256
 _LOCK = threading.Lock()
 _API: tuple | None = None
-#: (a.shape, b.shape) -> [calls so far, best seconds on one thread, best on OpenBLAS's count]
-_CHOICES: dict[tuple, list] = {}
 
 
 def _api():
@@ -60,32 +54,16 @@ def _api():
 
 
 def matmul(a, b, out=None, flops: int | None = None):
-    """np.matmul(a, b, out=out), on one BLAS thread when that was measured faster for this shape."""
+    """np.matmul(a, b, out=out), on one BLAS thread when the product is small."""
     mnk = a.shape[-2] * a.shape[-1] * b.shape[-1]
     if flops is None:
         flops = 2 * mnk * max(1, b.size // max(1, b.shape[-2] * b.shape[-1]))
-    if mnk <= OPENBLAS_ONE_THREAD_MNK or flops >= SMALL_FLOPS or not _api():
+    if mnk <= OPENBLAS_ONE_THREAD_MNK or flops >= SMALL_FLOPS:
         return np.matmul(a, b, out=out)
-    key = (a.shape, b.shape)
-    choice = _CHOICES.get(key)
-    if choice is None:
-        choice = _CHOICES[key] = [0, float("inf"), float("inf")]
-    calls = choice[0]
-    choice[0] = calls + 1
-    trial = calls % RETRY
-    if trial >= TRIALS:
-        return _one_thread(a, b, out) if choice[1] <= choice[2] else np.matmul(a, b, out=out)
-    one = trial % 2 == 0
-    start = perf_counter()
-    y = _one_thread(a, b, out) if one else np.matmul(a, b, out=out)
-    seconds = perf_counter() - start
-    slot = 1 if one else 2
-    choice[slot] = seconds if trial < 2 else min(choice[slot], seconds)  # a new round forgets the old
-    return y
-
-
-def _one_thread(a, b, out):
-    get, put = _api()
+    api = _api()
+    if not api:
+        return np.matmul(a, b, out=out)
+    get, put = api
     with _LOCK:
         before = get()
         if before > 1:

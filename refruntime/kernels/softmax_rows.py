@@ -44,3 +44,12 @@ def divide_by_row_sum(e, y):
         inverse = 1.0 / float64_sum(e[r])
         for c in range(n):
             y[r, c] = np.float64(e[r, c]) * inverse
+
+
+@numba.njit(cache=True)
+def replace_nan(y, value):
+    """y[i] = value where y[i] is NaN, in place, for a flat float32 y: the Where(IsNaN(s), value, s)
+    that exports put after an attention Softmax, as one pass (fused_ops.softmax_nan_to)."""
+    for i in range(y.size):
+        v = y[i]
+        y[i] = value if math.isnan(v) else v

@@ -128,58 +128,30 @@ def test_float32_matmul_rechecks_when_shapes_change():
         session.run({"a": np.ones((2, 3, 4), np.float32), "b": np.ones((3, 5), np.float32)})
 
 
-def test_blas_thread_choice_follows_the_measured_faster_way_and_measures_again(monkeypatch):
-    """kernels/blas.py: a mid-sized product alternates one thread and OpenBLAS's own count for its
-    first TRIALS calls, then takes the faster, and measures again every RETRY calls (here the
-    machine "gets busy" between two rounds). Timings come from a fake clock."""
-    from types import SimpleNamespace
-
+def test_small_products_run_on_one_blas_thread_and_the_count_is_restored(monkeypatch):
+    """kernels/blas.py: a product between OpenBLAS's own one-thread size and SMALL_FLOPS runs with
+    the thread count set to one and restored after (OpenBLAS's idle workers would otherwise spin for
+    ~0.1 s and bill onnxruntime in the same process); smaller and bigger ones are not touched."""
     from refruntime.kernels import blas
 
-    clock, cost, calls = [0.0], {"one": 1.0, "own": 2.0}, []
+    threads, calls = [2], []
 
-    def timed(way):
-        def run(a, b, out=None):
-            calls.append(way)
-            clock[0] += cost[way]
-            return np.matmul(a, b, out=out)
-        return run
+    def put(n):
+        calls.append(n)
+        threads[0] = n
 
-    monkeypatch.setattr(blas, "_api", lambda: (lambda: 2, lambda n: None))
-    monkeypatch.setattr(blas, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(blas, "_one_thread", timed("one"))
-    monkeypatch.setattr(blas, "np", SimpleNamespace(matmul=timed("own")))
-    monkeypatch.setattr(blas, "_CHOICES", {})
+    monkeypatch.setattr(blas, "_API", (lambda: threads[0], put))
+    seen = []
+    real = np.matmul
+    monkeypatch.setattr(blas, "np", type("numpy", (), {"matmul": staticmethod(
+        lambda a, b, out=None: seen.append(threads[0]) or real(a, b, out=out))}))
     a, b = np.ones((16, 128), np.float32), np.ones((128, 512), np.float32)  # M*N*K = 2**20
-    for _ in range(blas.RETRY):
-        np.testing.assert_array_equal(blas.matmul(a, b), np.full((16, 512), 128, np.float32))
-    assert calls[:blas.TRIALS] == ["one", "own"] * (blas.TRIALS // 2)
-    assert set(calls[blas.TRIALS:]) == {"one"}
-    cost.update(one=3.0, own=1.0)  # now two threads are the faster way (the other core became idle)
-    calls.clear()
-    for _ in range(blas.RETRY):
-        blas.matmul(a, b)
-    assert calls[:blas.TRIALS] == ["one", "own"] * (blas.TRIALS // 2)
-    assert set(calls[blas.TRIALS:]) == {"own"}
-    # products OpenBLAS runs on one thread by itself, and big ones, are never timed or switched
-    calls.clear()
-    blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 128), np.float32))
-    blas.matmul(np.ones((512, 512), np.float32), np.ones((512, 512), np.float32))
-    assert calls == ["own", "own"] and len(blas._CHOICES) == 1
-
-
-def test_gemm_rechecks_when_shapes_change_and_refuses_a_c_that_would_grow_the_product():
-    session = _single("Gemm", ["a", "b", "c"], opset=13)
-    rng = np.random.default_rng(5)
-    for m, k, n, c_shape in ((4, 3, 5, (5,)), (4, 3, 5, (5,)), (2, 3, 5, (2, 1)), (4, 6, 2, (1, 2))):
-        a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
-        c = rng.standard_normal(c_shape).astype(np.float32)
-        y = session.run({"a": a, "b": b, "c": c})["y"]
-        np.testing.assert_allclose(y, a.astype(np.float64) @ b + c, rtol=1e-5, atol=1e-5)
-    with pytest.raises(KernelError, match=r"C of shape \(2, 4, 2\) does not broadcast to the output shape \(4, 2\)"):
-        session.run({"a": a, "b": b, "c": np.ones((2, 4, 2), np.float32)})
-    with pytest.raises(KernelError, match="inner dimensions 6 and 5 differ"):
-        session.run({"a": a, "b": np.ones((5, 2), np.float32), "c": c})
+    np.testing.assert_array_equal(blas.matmul(a, b), np.full((16, 512), 128, np.float32))
+    assert seen == [1] and calls == [1, 2] and threads == [2]
+    seen.clear(), calls.clear()
+    blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 128), np.float32))  # 2**18: OpenBLAS's own
+    blas.matmul(np.ones((512, 512), np.float32), np.ones((512, 512), np.float32))  # 2**28 flops: both threads
+    assert seen == [2, 2] and calls == []
 
 
 def _chain_model(nodes, inputs, output, initializers, elem=TensorProto.FLOAT):
@@ -273,3 +245,36 @@ def test_elementwise_chain_with_erf_recomputes_the_undecided_elements_exactly():
     fast, plain = session.run({"x": x})["y"], session.run({"x": x}, profile=True)["y"]
     np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
     assert any(d.startswith("Div") and "Erf" in d for d in session.plan.program.fused)
+
+
+def _softmax_guard_model(where_inputs, outputs=("y",), elem=TensorProto.FLOAT, value=0.0):
+    """y = Where(IsNaN(Softmax(x)), ...) as TorchScript exports scaled_dot_product_attention."""
+    dtype = np.float16 if elem == TensorProto.FLOAT16 else np.float32
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], axis=-1), helper.make_node("IsNaN", ["s"], ["nan"]),
+             helper.make_node("Where", where_inputs, ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, None)],
+                              [helper.make_tensor_value_info(n, elem, None) for n in outputs],
+                              [numpy_helper.from_array(np.array(value, dtype), "c")])
+    return Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+@pytest.mark.parametrize("where_inputs,outputs,elem,fused", [
+    (["nan", "c", "s"], ("y",), TensorProto.FLOAT, True),
+    (["nan", "c", "s"], ("y",), TensorProto.FLOAT16, True),   # planned; float16 runs the three kernels
+    (["nan", "s", "c"], ("y",), TensorProto.FLOAT, False),    # the constant where the scores are not NaN
+    (["nan", "c", "s"], ("y", "s"), TensorProto.FLOAT, False),  # the scores are also a graph output
+])
+def test_softmax_nan_guard_is_one_step_bitwise_equal_to_isnan_and_where(where_inputs, outputs, elem, fused):
+    """Softmax -> Where(IsNaN(s), c, s) (a fully masked attention row gives NaN, replaced by c) fuses
+    into the Softmax step only in that exact form; results equal the three kernels run one by one."""
+    session = _softmax_guard_model(where_inputs, outputs, elem, value=-2.5)
+    dtype = np.float16 if elem == TensorProto.FLOAT16 else np.float32
+    x = np.random.default_rng(11).standard_normal((2, 3, 8)).astype(dtype)
+    x[0, 1] = -np.inf  # a fully masked row: NaN from the softmax
+    x[1, 2, 3] = np.nan
+    fast, plain = session.run({"x": x}), session.run({"x": x}, profile=True)
+    for name in outputs:
+        np.testing.assert_array_equal(fast[name], plain[name])
+    if where_inputs[1] == "c":
+        assert (fast["y"][0, 1] == dtype(-2.5)).all() and (fast["y"][1, 2] == dtype(-2.5)).all()
+    assert any("IsNaN" in d for d in session.plan.program.fused) == fused
