@@ -2,11 +2,14 @@
 
 A transformer's activation is five to eight elementwise nodes (BERT's GELU: Div -> Erf -> Add ->
 Mul -> Mul; GPT-2's: Pow -> Mul -> Add -> Mul, Tanh, Add -> Mul), each a numpy call and a pass
-over the activations; at batch 1 their fixed cost is most of the time. `elementwise_chain` finds
-a chain of the ops in LINKS where each value but the last has one reader, the next link;
-`FusedElementwise` runs it as one loop over the elements, generated for the chain at its first
-run and compiled by numba; the source goes to refruntime's cache folder, so that numba's disk cache
-serves later processes (~0.4 s to compile a chain, ~10 ms to load it).
+over the activations. `elementwise_chain` finds a chain of Add, Sub, Mul, Div, Pow by 2 or 3, Neg,
+Sqrt, Reciprocal, Erf and Relu nodes where each value but the last has one reader, the next link;
+`FusedElementwise` runs it as one loop over the elements, generated for the chain at its first run
+and compiled by numba; the source goes to refruntime's cache folder, so that numba's disk cache
+serves later processes (~0.4 s to compile a chain, ~10 ms to load it). Measured with
+`tools/ab_fast_paths.py fusion`: 1.02-1.04x on BERT-tiny and GPT-2-tiny at sequence 16 and 128,
+1.02x on the benchmark's Glue200 (200 -> 160 steps: on (1, 8, 4, 4) tensors a fused call costs
+about what the three numpy calls it replaces cost).
 
 Bitwise the unfused kernels: float32 +, -, *, / and sqrt computed in float32 (numba without
 fast-math, numpy's error model, so x / 0 is inf as in numpy); Pow by a constant 2 or 3 as the
@@ -25,8 +28,9 @@ import numpy as np
 
 _FLOAT32 = np.dtype(np.float32)
 _BINARY = {"Add_7": "+", "Sub_7": "-", "Mul_7": "*", "Div_7": "/"}
+# Relu as np.maximum(x, 0) gives it: +0 for -0 and for 0, NaN for NaN
 _UNARY = {"Neg_6": "-{0}", "Sqrt_6": "np.sqrt({0})", "Reciprocal_6": "np.float32(1.0) / {0}",
-          "Erf_9": "ERF({0})"}
+          "Erf_9": "ERF({0})", "Relu": "np.float32(0.0) if {0} <= 0 else {0}"}
 _POWERS = {2.0: "np.float32(np.float64({0}) * np.float64({0}))",
            3.0: "np.float32(np.float64({0}) * np.float64({0}) * np.float64({0}))"}
 

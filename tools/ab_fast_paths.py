@@ -10,8 +10,8 @@
   numpy route, on BERT-tiny and GPT-2-tiny at sequence 16 and 128.
 - quantize: the float32 per-tensor Quantize/DequantizeLinear route (ops/_quant.py) on the
   benchmark's ResCNN-q8, batch 1 and 64.
-- fusion: elementwise chains (refruntime/fused_elementwise.py), on BERT-tiny and GPT-2-tiny at
-  sequence 16 and 128.
+- fusion: elementwise chains (refruntime/fused_elementwise.py), on the benchmark's Glue200 and on
+  BERT-tiny and GPT-2-tiny at sequence 16 and 128.
 - softmax: the float32 rows kernel (kernels/softmax_rows.py) against the numpy route, same models.
 - erf: the float32 erf loop against commit 5ae6a5a's (needs the git history), per element.
 Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
@@ -191,7 +191,11 @@ def fusion(folder: str, rounds: int) -> None:
     def note(session):
         return f"({len(session.plan.program.steps)} steps)"
 
-    for label, path, feeds in _transformers(folder):
+    import bench_runtime
+
+    glue = bench_runtime._glue_chain(folder)
+    x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
+    for label, path, feeds in [("Glue200", glue, {"X": x}), *_transformers(folder)]:
         _ab(f"elementwise chains: {label}", path, feeds, off, on, rounds, note)
     on()
 

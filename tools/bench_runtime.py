@@ -28,11 +28,19 @@ CNN quantized by `graphkit.quantize`, QDQ u8/s8 per channel). A runtime that can
 gets a "failed" row, as one that fails to run it does.
 
 To add a runtime (e.g. graphkit's own), add its name to RUNTIMES and a maker to `runner_makers`.
+
+OPENBLAS_THREAD_TIMEOUT=4 (set here before numpy loads OpenBLAS, unless the caller set it): after
+a two-thread product (refruntime's above 32 MFLOP) OpenBLAS's idle worker spins for ~0.1 s by
+default, the whole next block, which is ORT's; it then parks at once. ORT with default options
+was billed 1.5-1.8x on BERT-tiny while refruntime's products used two threads.
 """
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # before numpy: see the module docstring
+
+import argparse
 import statistics
 import sys
 import tempfile

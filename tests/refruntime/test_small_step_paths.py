@@ -278,3 +278,14 @@ def test_softmax_nan_guard_is_one_step_bitwise_equal_to_isnan_and_where(where_in
     if where_inputs[1] == "c":
         assert (fast["y"][0, 1] == dtype(-2.5)).all() and (fast["y"][1, 2] == dtype(-2.5)).all()
     assert any("IsNaN" in d for d in session.plan.program.fused) == fused
+
+
+def test_elementwise_chain_relu_keeps_numpys_signed_zero_and_nan():
+    """Add -> Relu -> Mul fused: Relu as np.maximum(x, 0) gives +0 for -0 and NaN for NaN."""
+    nodes = [helper.make_node("Add", ["x", "c"], ["a"]), helper.make_node("Relu", ["a"], ["r"]),
+             helper.make_node("Mul", ["r", "c"], ["y"])]
+    session = _chain_model(nodes, ["x"], "y", {"c": np.array([-0.0, 1.5, -2.0, 0.25], np.float32)})
+    x = np.array([[-0.0, np.nan, 3.0, -1.0], [0.0, -np.inf, np.inf, 2.0]], np.float32)
+    fast, plain = session.run({"x": x})["y"], session.run({"x": x}, profile=True)["y"]
+    np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
+    assert any(d.startswith("Add") and "Relu" in d for d in session.plan.program.fused)
