@@ -109,9 +109,22 @@ def _run_program(program, values: dict) -> dict:
         from refruntime.plan_codegen import compile_straight_line
 
         straight = program.straight = compile_straight_line(program) or False
-    if straight:
+    if not straight:
+        return _loop_program(program, values)
+    checked = program.checked_feeds
+    if checked is None:
         return straight(values)
-    return _loop_program(program, values)
+    from refruntime.plan_stable_shapes import feed_signature
+
+    signature = feed_signature(values, program.feeds)
+    if signature is None:
+        return straight(values)
+    if signature in checked:  # every shape is the one whose guards passed: plan_stable_shapes.py
+        return straight(values, False)
+    result = straight(values)
+    if len(checked) < 64:
+        checked.add(signature)
+    return result
 
 
 def _loop_program(program, values: dict) -> dict:

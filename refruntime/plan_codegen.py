@@ -5,7 +5,7 @@ executor._loop_program (a list of inputs per step, slot reads and writes through
 over freed slots) is a large share of a run. `compile_straight_line(program)` turns the same
 Program into the source of one function whose values are local variables:
 
-    def run(values):
+    def run(values, guarded=True):
         v3 = values.get('x')
         v9 = P0                                   # preset (computed at compile time)
         i = 0
@@ -20,7 +20,9 @@ Program into the source of one function whose values are local variables:
         values['y'] = v12
         return values
 
-Steps with a size guard call it with a list of their inputs first, as the loop does. The code is
+Steps with a size guard call it with a list of their inputs first, as the loop does, unless the
+caller passes guarded=False (feeds of a signature whose run passed every guard, in a plan whose
+shapes follow the feeds': plan_stable_shapes.py). The code is
 compiled once per Program (the program is built once per plan) and only for programs of at most
 MAX_STEPS steps; larger graphs keep the loop (compiling a function of tens of thousands of lines
 takes longer than it saves). Semantics, errors and the order of frees are the loop's.
@@ -35,7 +37,7 @@ def compile_straight_line(program):
     if len(program.steps) > MAX_STEPS:
         return None
     names: dict[str, object] = {}
-    lines = ["def run(values):"]
+    lines = ["def run(values, guarded=True):"]
     for name, slot in program.sources:
         lines.append(f"    v{slot} = values.get({name!r})")
     for k, (slot, value) in enumerate(program.preset):
@@ -49,7 +51,7 @@ def compile_straight_line(program):
         lines.append(f"        i = {k}")
         if guard is not None:
             names[f"G{k}"] = guard
-            lines.append(f"        G{k}([{args}])")
+            lines.append(f"        if guarded: G{k}([{args}])")
         lines.append(f"        o = R{k}({args})")
         lines.append(f"        if type(o) is not tuple or len(o) < {need}: CHECK({k}, o)")
         targets = [(j, slot) for j, slot in enumerate(outs) if slot > 1]  # 0: none, 1: dropped outputs

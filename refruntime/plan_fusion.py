@@ -52,6 +52,7 @@ import numpy as np
 
 from refruntime.fused_elementwise import elementwise_chain
 from refruntime.plan_shape_memo import memoize_shape_steps, shape_derived_names
+from refruntime.plan_stable_shapes import shapes_follow_feeds
 
 NONE_SLOT, DUMP_SLOT = 0, 1
 
@@ -67,6 +68,8 @@ class Program:
     slots: dict[str, int] = field(default_factory=dict)          # value name -> slot
     preset: list[tuple[int, object]] = field(default_factory=list)  # (slot, value) computed at compile time
     straight: object = None  # plan_codegen's generated function (False: not generated), built at the first run
+    feeds: tuple = ()        # the graph inputs, whose shapes decide every shape when checked_feeds is a set
+    checked_feeds: set | None = None  # feed signatures whose run passed every size guard (plan_stable_shapes)
 
     def keeping(self, names) -> Program:
         """This program, also returning the values `names` (none freed before the end): the
@@ -119,8 +122,9 @@ def compile_program(plan) -> Program | None:
     steps = [(step, run, ins, outs, tuple(sorted(set(frees.get(k, ())))), need, _remembering(step.guard))
              for k, (step, run, ins, outs, need) in enumerate(compiled)]
     outputs = [(n, slot(n)) for n in plan.output_names]
+    stable = shapes_follow_feeds(plan.steps, _constants(plan, precomputed)) and any(s[6] for s in steps)
     return Program(len(slots) + 1, sources, steps, outputs, list(fused_outputs.values()), fused_outputs, slots,
-                   preset)
+                   preset, feeds=tuple(plan.input_names), checked_feeds=set() if stable else None)
 
 
 def _constants(plan, precomputed: dict):

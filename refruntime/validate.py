@@ -159,6 +159,29 @@ def check_node(node: NodeProto, domain: str, opset: int) -> None:
     missing = sorted(name for name, spec in schema.attributes.items() if spec.required and name not in seen)
     if missing:
         raise ModelError(f"{where}: required attribute(s) {', '.join(repr(m) for m in missing)} missing")
+    _check_inference_hazards(where, node, opset)
+
+
+#: attributes that name axes: no tensor has 2**31 of them, and onnx's C++ shape inference narrows
+#: them to int (a LayerNormalization with axis 2**31 and its Mean output aborted the process)
+_AXIS_ATTRIBUTES = frozenset({"axis", "axes", "perm", "batch_axis", "time_axis"})
+_INT32 = 1 << 31
+
+
+def _check_inference_hazards(where: str, node: NodeProto, opset: int) -> None:
+    """Attribute values that crash onnx's C++ shape inference (found by tools/fuzz.py), refused
+    before it runs: axis-like values beyond int32, and a Split (opset 18+) whose num_outputs is not
+    its number of outputs (onnx indexes past its split sizes)."""
+    for attr in node.attribute:
+        if attr.name in _AXIS_ATTRIBUTES:
+            values = [attr.i] if attr.type == AttributeProto.INT else list(attr.ints)
+            if any(not -_INT32 <= v < _INT32 for v in values):
+                raise ModelError(f"{where}: attribute {attr.name!r} = {values if len(values) > 1 else values[0]} "
+                                 "is beyond any tensor's rank")
+        if (attr.name == "num_outputs" and node.op_type == "Split" and opset >= 18
+                and attr.type == AttributeProto.INT and attr.i != len(node.output)):
+            raise ModelError(f"{where}: attribute 'num_outputs' is {attr.i} but the node has "
+                             f"{len(node.output)} outputs")
 
 
 def _check_arity(where: str, kind: str, names: list[str], formals, least: int, most: int) -> None:

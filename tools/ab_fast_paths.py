@@ -12,6 +12,8 @@
   benchmark's ResCNN-q8, batch 1 and 64.
 - fusion: elementwise chains (refruntime/fused_elementwise.py), on the benchmark's Glue200 and on
   BERT-tiny and GPT-2-tiny at sequence 16 and 128.
+- guards: size guards skipped for a feed signature that passed them (refruntime/plan_stable_shapes.py),
+  on Glue200, BERT-tiny and GPT-2-tiny.
 - softmax: the float32 rows kernel (kernels/softmax_rows.py) against the numpy route, same models.
 - erf: the float32 erf loop against commit 5ae6a5a's (needs the git history), per element.
 Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
@@ -200,6 +202,26 @@ def fusion(folder: str, rounds: int) -> None:
     on()
 
 
+def guards(folder: str, rounds: int) -> None:
+    from refruntime import plan_fusion
+
+    follow = plan_fusion.shapes_follow_feeds
+
+    def off():
+        plan_fusion.shapes_follow_feeds = lambda *args: False
+
+    def on():
+        plan_fusion.shapes_follow_feeds = follow
+
+    import bench_runtime
+
+    glue = bench_runtime._glue_chain(folder)
+    x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
+    for label, path, feeds in [("Glue200", glue, {"X": x}), *_transformers(folder)]:
+        _ab(f"size guards once per feed signature: {label}", path, feeds, off, on, rounds)
+    on()
+
+
 def softmax(folder: str, rounds: int) -> None:
     import refruntime.ops.op_softmax as op
 
@@ -259,7 +281,7 @@ def erf(folder: str, rounds: int) -> None:
 
 
 EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize, "fusion": fusion,
-               "softmax": softmax, "erf": erf}
+               "guards": guards, "softmax": softmax, "erf": erf}
 
 
 def main() -> None:

@@ -172,8 +172,9 @@ def _run(path: str, proto, feeds: dict, runtime: str) -> dict:
         return {n: result[n] for n in names}
     import onnxruntime as ort
 
-    from graphkit.verification.runtimes.ort import default_log_severity, quiet_logging
+    from graphkit.verification.runtimes.ort import check_for_ort, default_log_severity, quiet_logging
 
+    check_for_ort(proto)
     quiet_logging()
     options = ort.SessionOptions()
     options.log_severity_level = default_log_severity()

@@ -50,6 +50,9 @@ def run_model(proto: onnx.ModelProto, feeds: dict, runtime: str) -> dict[str, np
         return {n: result[n] for n in names}
     import onnxruntime as ort
 
+    from graphkit.verification.runtimes.ort import check_for_ort
+
+    check_for_ort(proto)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     sess = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])

@@ -189,8 +189,8 @@ def _bn_affine(kind: str, shape_of) -> Rule:
             return None
         scale, bias = m.const("bn", 1), m.const("bn", 2)
         c = next(m.const(kind, i) for i in (0, 1) if root.inputs[i].producer is not bn)
-        if not _float(scale) or c.dtype != scale.dtype:
-            return None
+        if not _float(scale) or scale.ndim != 1 or bias.shape != scale.shape or c.dtype != scale.dtype:
+            return None  # the spec's BatchNormalization has one scale and bias per channel
         shape = shape_of(bn.inputs[0])
         vec = per_channel(c, None if shape is None else len(shape), scale.shape[0])
         if vec is None:

@@ -121,7 +121,11 @@ def _compare(before, after, seed: int) -> str | None:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    from graphkit.verification.runtimes.ort import check_for_ort
+
     try:
+        for m in (before, after):
+            check_for_ort(m)
         sessions = [ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"])
                     for m in (before, after)]
     except Exception as exc:  # noqa: BLE001

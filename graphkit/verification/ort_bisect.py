@@ -90,6 +90,9 @@ class OrtProbe:
     """Builds and runs ORT sessions of one model, counting them."""
 
     def __init__(self, model: onnx.ModelProto, feeds: dict, progress: Callable[[str], None] | None):
+        from graphkit.verification.runtimes.ort import check_for_ort
+
+        check_for_ort(model)
         self.model_bytes = model.SerializeToString()
         self.output_names = [vi.name for vi in model.graph.output]
         wanted = {vi.name for vi in data_inputs(model.graph)}

@@ -380,3 +380,18 @@ def test_random_inputs_too_large_to_draw_are_refused_before_allocating(tmp_path)
                           text=True, check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, (done.returncode, done.stderr)
     assert "random input 'x' of shape [1, 1000000000] would need 8000000000 bytes" in done.stderr
+
+
+def test_simplify_leaves_a_batch_norm_with_scalar_parameters_alone():
+    """fuse.py's BatchNormalization -> Add rule read scale.shape[0] of a 0-d scale (IndexError, found
+    by tools/fuzz.py): parameters that are not one per channel are not fused."""
+    inits = {"s": np.array(1.5, np.float32), "b": np.ones(3, np.float32), "m": np.zeros((4, 4), np.float32),
+             "v": np.array(1.0, np.float32), "c": np.array(2.0, np.float32)}
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"]),
+             helper.make_node("Add", ["bn", "c"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = gk.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]))
+    gk.simplify(model)
+    assert sorted(n.op_type for n in model.graph.nodes) == ["Add", "BatchNormalization"]

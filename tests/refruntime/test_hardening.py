@@ -420,3 +420,40 @@ def test_a_node_reading_an_undefined_name_is_refused_before_onnx_shape_inference
         done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", *command, str(path)], capture_output=True,
                               text=True, check=False)
         assert done.returncode == 2 and "required input 0" in done.stderr, (command, done.returncode, done.stderr)
+
+
+@pytest.mark.parametrize("case", ["axis-2**31", "axis-1e12", "split-num-outputs"])
+def test_attribute_values_that_abort_onnx_shape_inference_are_refused_first(tmp_path, case):
+    """onnx's C++ shape inference aborts the process on a LayerNormalization whose axis is beyond
+    int32 (with its Mean output) and on a Split whose num_outputs is not its output count (found by
+    tools/fuzz.py on the conformance models): refruntime.validate refuses them before, naming the
+    node, through `run` and `verify` (`simplify` leaves their shapes unknown). In subprocesses, so a
+    regression fails the test only."""
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper
+
+    if case == "split-num-outputs":
+        node = helper.make_node("Split", ["x"], ["a", "b", "c"], name="cut", axis=0, num_outputs=2)
+        outputs, opset, match = ["a", "b", "c"], 18, "'num_outputs' is 2 but the node has 3 outputs"
+        inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])]
+    else:
+        axis = 1 << 31 if case == "axis-2**31" else 10**12
+        node = helper.make_node("LayerNormalization", ["x", "w", "b"], ["y", "mean", "inv"], name="norm", axis=axis)
+        outputs, opset, match = ["y", "mean", "inv"], 17, f"attribute 'axis' = {axis} is beyond any tensor's rank"
+        inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in (("x", [2, 3, 5]), ("w", [5]),
+                                                                                         ("b", [5]))]
+    graph = helper.make_graph([node], "g", inputs, [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                                                    for n in outputs])
+    path = tmp_path / "hazard.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString())
+    for command in (["run"], ["verify"]):
+        done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", *command, str(path)], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 2, (command, done.returncode, done.stderr)
+        assert done.stderr.count("\n") == 1 and match in done.stderr, (command, done.stderr)
+    # graph surgery needs no valid model, only one that does not kill it: shapes are left unknown
+    done = subprocess.run([sys.executable, "-m", "graphkit.cli.main", "simplify", str(path), "-o",
+                           str(tmp_path / "s.onnx")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, (done.returncode, done.stderr)

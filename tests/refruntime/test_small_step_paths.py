@@ -289,3 +289,45 @@ def test_elementwise_chain_relu_keeps_numpys_signed_zero_and_nan():
     fast, plain = session.run({"x": x})["y"], session.run({"x": x}, profile=True)["y"]
     np.testing.assert_array_equal(fast.view(np.uint32), plain.view(np.uint32))
     assert any(d.startswith("Add") and "Relu" in d for d in session.plan.program.fused)
+
+
+def _outer_sum_model(extra_nodes=(), extra_inputs=()):
+    """y = a + b (broadcasting: (n, 1) + (1, n) is n * n), behind optional nodes."""
+    nodes = [*extra_nodes, helper.make_node("Add", ["a", "b"], ["y"])]
+    names = extra_inputs if extra_nodes else ("a",)  # extra nodes compute a
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (*names, "b")]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_size_guards_run_once_per_feed_signature_and_still_refuse_a_new_large_shape():
+    """In a plan whose shapes follow the feeds' (plan_stable_shapes.py) a repeated feed signature
+    skips the guards; a new signature is guarded again, so an outer sum above max_tensor_bytes is
+    still a LimitError naming the node, not an allocation."""
+    from refruntime.errors import LimitError
+
+    session = Session(_outer_sum_model(), max_tensor_bytes=40_000)
+    small = {"a": np.ones((50, 1), np.float32), "b": np.ones((1, 50), np.float32)}
+    for _ in range(3):
+        assert session.run(small)["y"].shape == (50, 50)
+    program = session.plan.program
+    assert program.checked_feeds == {(((50, 1), np.dtype(np.float32)), ((1, 50), np.dtype(np.float32)))}
+    with pytest.raises(LimitError, match=r"\(Add\): output of shape \(200, 200\)"):
+        session.run({"a": np.ones((200, 1), np.float32), "b": np.ones((1, 200), np.float32)})
+    assert len(program.checked_feeds) == 1  # the refused signature is not remembered
+
+
+def test_plans_with_value_dependent_shapes_keep_their_guards_on_every_run():
+    """A Reshape whose target is a feed, or a NonZero, makes shapes depend on values: guarded always."""
+    reshape = helper.make_node("Reshape", ["x", "target"], ["a"])
+    fed_target = _outer_sum_model([reshape], ["x", "target"])
+    fed_target.graph.input[1].type.tensor_type.elem_type = TensorProto.INT64  # target
+    nonzero = _outer_sum_model([helper.make_node("NonZero", ["x"], ["nz"]),
+                                helper.make_node("Cast", ["nz"], ["nzf"], to=TensorProto.FLOAT),
+                                helper.make_node("Reshape", ["nzf", "minus_one"], ["a"])], ["x"])
+    nonzero.graph.initializer.append(numpy_helper.from_array(np.array([-1, 1], np.int64), "minus_one"))
+    for model, feeds in ((fed_target, {"x": np.ones((2, 3), np.float32), "target": np.array([6, 1], np.int64)}),
+                         (nonzero, {"x": np.ones((4,), np.float32)})):
+        session = Session(model)
+        session.run({**feeds, "b": np.ones((1, 3), np.float32)})
+        assert session.plan.program.checked_feeds is None

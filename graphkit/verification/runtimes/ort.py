@@ -65,6 +65,15 @@ def session_options(level, log_severity: int | None = None, external_folder: str
     return options
 
 
+def check_for_ort(model: onnx.ModelProto) -> None:
+    """refruntime.validate.check_structure before onnxruntime sees `model`: ORT's own model checks
+    abort the process on some invalid nodes (a Split whose num_outputs is not its output count,
+    found by tools/fuzz.py), where this raises a ModelError naming the node."""
+    from refruntime.validate import check_structure
+
+    check_structure(model)
+
+
 def new_session(model_bytes: bytes, options, disabled_optimizers=()):
     """A CPU-only InferenceSession; `disabled_optimizers` names graph transformers or rewrite rules."""
     import onnxruntime as ort
@@ -118,6 +127,7 @@ class OrtRuntime(Runtime):
         self.optimize = optimize
         self.optimized_values_only = True
         self._session = None
+        self._checked = False  # check_for_ort has passed on the model
         self._types: dict[str, int] | None = None
         self._surviving: set[str] | None = None
         # what sessions are built from: a proto without large weights + the folder of their data
@@ -139,7 +149,13 @@ class OrtRuntime(Runtime):
         return session_options(self._level(), external_folder=self._folder)
 
     def _new_session(self, model: onnx.ModelProto):
+        self._check()  # `model` is the model, or it with more outputs
         return new_session(model.SerializeToString(), self._options())
+
+    def _check(self) -> None:
+        if not self._checked:
+            check_for_ort(self._proto)
+            self._checked = True
 
     def surviving_values(self) -> set[str] | None:
         """Values of the model that still exist in ORT's optimized graph (None for ort-noopt,
@@ -149,6 +165,7 @@ class OrtRuntime(Runtime):
         if not (self.optimize and self.optimized_values_only):
             return None
         if self._surviving is None:
+            self._check()
             try:
                 graph = optimized_model(self._proto.SerializeToString(), self._options()).graph
             except Exception as exc:  # ORT raises its own exception types
