@@ -14,6 +14,9 @@
   BERT-tiny and GPT-2-tiny at sequence 16 and 128.
 - guards: size guards skipped for a feed signature that passed them (refruntime/plan_stable_shapes.py),
   on Glue200, BERT-tiny and GPT-2-tiny.
+- blas-threads: kernels/blas.py's thread count timed per product shape against one thread for every
+  product below SMALL_FLOPS, on BERT-tiny and GPT-2-tiny (also worth running with
+  OPENBLAS_THREAD_TIMEOUT=4, as tools/bench_runtime.py sets it).
 - softmax: the float32 rows kernel (kernels/softmax_rows.py) against the numpy route, same models.
 - erf: the float32 erf loop against commit 5ae6a5a's (needs the git history), per element.
 Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
@@ -222,6 +225,24 @@ def guards(folder: str, rounds: int) -> None:
     on()
 
 
+def blas_threads(folder: str, rounds: int) -> None:
+    from refruntime.kernels import blas
+
+    trials = blas.TRIALS
+
+    def off():  # the former policy: every product below SMALL_FLOPS on one thread
+        blas.TRIALS = 0
+        blas._CHOICES.clear()
+
+    def on():
+        blas.TRIALS = trials
+        blas._CHOICES.clear()
+
+    for label, path, feeds in _transformers(folder):
+        _ab(f"BLAS threads timed per shape: {label}", path, feeds, off, on, rounds)
+    on()
+
+
 def softmax(folder: str, rounds: int) -> None:
     import refruntime.ops.op_softmax as op
 
@@ -281,7 +302,7 @@ def erf(folder: str, rounds: int) -> None:
 
 
 EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize, "fusion": fusion,
-               "guards": guards, "softmax": softmax, "erf": erf}
+               "guards": guards, "blas-threads": blas_threads, "softmax": softmax, "erf": erf}
 
 
 def main() -> None:

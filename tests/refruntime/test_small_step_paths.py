@@ -128,10 +128,48 @@ def test_float32_matmul_rechecks_when_shapes_change():
         session.run({"a": np.ones((2, 3, 4), np.float32), "b": np.ones((3, 5), np.float32)})
 
 
-def test_small_products_run_on_one_blas_thread_and_the_count_is_restored(monkeypatch):
-    """kernels/blas.py: a product between OpenBLAS's own one-thread size and SMALL_FLOPS runs with
-    the thread count set to one and restored after (OpenBLAS's idle workers would otherwise spin for
-    ~0.1 s and bill onnxruntime in the same process); smaller and bigger ones are not touched."""
+def test_blas_thread_choice_follows_the_measured_faster_way_and_measures_again(monkeypatch):
+    """kernels/blas.py: a product from TRIAL_FLOPS to SMALL_FLOPS alternates one thread and OpenBLAS's
+    own count for its first TRIALS calls, then takes the faster, and measures again every RETRY
+    calls (here one thread gets slower between two rounds). Timings come from a fake clock."""
+    from types import SimpleNamespace
+
+    from refruntime.kernels import blas
+
+    clock, cost, calls = [0.0], {"one": 1.0, "own": 2.0}, []
+
+    def timed(way):
+        def run(a, b, out=None):
+            calls.append(way)
+            clock[0] += cost[way]
+            return np.matmul(a, b, out=out)
+        return run
+
+    monkeypatch.setattr(blas, "_api", lambda: (lambda: 2, lambda n: None))
+    monkeypatch.setattr(blas, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(blas, "_one_thread", timed("one"))
+    monkeypatch.setattr(blas, "np", SimpleNamespace(matmul=timed("own")))
+    monkeypatch.setattr(blas, "_CHOICES", {})
+    a, b = np.ones((128, 128), np.float32), np.ones((128, 512), np.float32)  # 2 * M*N*K = 2**24 flops
+    for _ in range(blas.RETRY):
+        np.testing.assert_array_equal(blas.matmul(a, b), np.full((128, 512), 128, np.float32))
+    assert calls[:blas.TRIALS] == ["one", "own"] * (blas.TRIALS // 2)
+    assert set(calls[blas.TRIALS:]) == {"one"}
+    cost.update(one=3.0, own=1.0)  # now two threads are the faster way
+    calls.clear()
+    for _ in range(blas.RETRY):
+        blas.matmul(a, b)
+    assert calls[:blas.TRIALS] == ["one", "own"] * (blas.TRIALS // 2)
+    assert set(calls[blas.TRIALS:]) == {"own"}
+    # below TRIAL_FLOPS: one thread, no trial; OpenBLAS's own one-thread size and big products: its count
+    calls.clear()
+    blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 512), np.float32))
+    blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 128), np.float32))
+    blas.matmul(np.ones((512, 512), np.float32), np.ones((512, 512), np.float32))
+    assert calls == ["one", "own", "own"] and len(blas._CHOICES) == 1
+
+
+def test_one_thread_products_restore_openblas_thread_count(monkeypatch):
     from refruntime.kernels import blas
 
     threads, calls = [2], []
@@ -141,17 +179,9 @@ def test_small_products_run_on_one_blas_thread_and_the_count_is_restored(monkeyp
         threads[0] = n
 
     monkeypatch.setattr(blas, "_API", (lambda: threads[0], put))
-    seen = []
-    real = np.matmul
-    monkeypatch.setattr(blas, "np", type("numpy", (), {"matmul": staticmethod(
-        lambda a, b, out=None: seen.append(threads[0]) or real(a, b, out=out))}))
-    a, b = np.ones((16, 128), np.float32), np.ones((128, 512), np.float32)  # M*N*K = 2**20
-    np.testing.assert_array_equal(blas.matmul(a, b), np.full((16, 512), 128, np.float32))
-    assert seen == [1] and calls == [1, 2] and threads == [2]
-    seen.clear(), calls.clear()
-    blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 128), np.float32))  # 2**18: OpenBLAS's own
-    blas.matmul(np.ones((512, 512), np.float32), np.ones((512, 512), np.float32))  # 2**28 flops: both threads
-    assert seen == [2, 2] and calls == []
+    y = blas._one_thread(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), None)
+    np.testing.assert_array_equal(y, np.full((3, 2), 4, np.float32))
+    assert calls == [1, 2] and threads == [2]
 
 
 def _chain_model(nodes, inputs, output, initializers, elem=TensorProto.FLOAT):
