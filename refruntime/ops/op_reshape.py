@@ -1,19 +1,24 @@
 """Reshape: 0 copies the input dimension (unless allowzero=1, opset 14+), -1 is inferred."""
 
+import numpy as np
+
 from refruntime.ops._common import ints
 from refruntime.ops.base import OpRun
 
 
 class Reshape_5(OpRun):
-    _last: tuple = ((), (), ())  # (input shape, requested shape, resolved shape) of the last call
+    _last: tuple = ((), (), (), None)  # (input shape, requested, resolved shape, the read-only shape array)
 
     def _run(self, data, shape, allowzero=0):
+        last_in, last_req, last_new, last_array = self._last
+        if shape is last_array and data.shape == last_in:  # the same constant target: nothing to parse
+            return (data.reshape(last_new),)
         requested = ints(shape)
-        last_in, last_req, last_new = self._last
         if data.shape == last_in and requested == last_req:  # a loop of same-shaped calls: checked once
             return (data.reshape(last_new),)
         new = self._resolve(data, requested, allowzero)
-        self._last = (data.shape, requested, new)
+        constant = shape if type(shape) is np.ndarray and not shape.flags.writeable else None
+        self._last = (data.shape, requested, new, constant)
         return (data.reshape(new),)
 
     def _resolve(self, data, requested: list, allowzero: int) -> list:

@@ -361,3 +361,18 @@ def test_plans_with_value_dependent_shapes_keep_their_guards_on_every_run():
         session = Session(model)
         session.run({**feeds, "b": np.ones((1, 3), np.float32)})
         assert session.plan.program.checked_feeds is None
+
+
+def test_reshape_rereads_a_fed_target_changed_in_place_and_transpose_rechecks_a_new_rank():
+    """Reshape skips parsing only for the same read-only target array (a constant); a fed target the
+    caller edits in place between runs is read again. Transpose checks its perm per input rank."""
+    session = _single("Reshape", ["x", "shape"], types={"shape": TensorProto.INT64})
+    x = np.arange(12, dtype=np.float32)
+    target = np.array([3, 4], np.int64)
+    assert session.run({"x": x, "shape": target})["y"].shape == (3, 4)
+    target[:] = [2, 6]
+    assert session.run({"x": x, "shape": target})["y"].shape == (2, 6)
+    transpose = _single("Transpose", ["x"], perm=[1, 0])
+    np.testing.assert_array_equal(transpose.run({"x": x.reshape(3, 4)})["y"], x.reshape(3, 4).T)
+    with pytest.raises(KernelError, match=r"perm \[1, 0\] is not a permutation of the 3 axes"):
+        transpose.run({"x": x.reshape(2, 3, 2)})
