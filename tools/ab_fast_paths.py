@@ -182,45 +182,45 @@ def _transformers(folder: str):
             yield f"{label} s{seq}", bench_runtime._transformer(kind, seq)(folder), bench_runtime._token_feeds(seq)(1)
 
 
+def _glue_and_transformers(folder: str):
+    """The benchmark's Glue200, then _transformers."""
+    import bench_runtime
+
+    x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
+    yield "Glue200", bench_runtime._glue_chain(folder), {"X": x}
+    yield from _transformers(folder)
+
+
+def _switch(target, name: str, replacement, reset=lambda: None):
+    """(off, on): `target.name` replaced by `replacement`, or restored; `reset` runs after each."""
+    original = getattr(target, name)
+
+    def off():
+        setattr(target, name, replacement)
+        reset()
+
+    def on():
+        setattr(target, name, original)
+        reset()
+
+    return off, on
+
+
 def fusion(folder: str, rounds: int) -> None:
     from refruntime import plan_fusion
 
-    chain = plan_fusion.elementwise_chain
-
-    def off():
-        plan_fusion.elementwise_chain = lambda *args: None
-
-    def on():
-        plan_fusion.elementwise_chain = chain
-
-    def note(session):
-        return f"({len(session.plan.program.steps)} steps)"
-
-    import bench_runtime
-
-    glue = bench_runtime._glue_chain(folder)
-    x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
-    for label, path, feeds in [("Glue200", glue, {"X": x}), *_transformers(folder)]:
-        _ab(f"elementwise chains: {label}", path, feeds, off, on, rounds, note)
+    off, on = _switch(plan_fusion, "elementwise_chain", lambda *args: None)
+    for label, path, feeds in _glue_and_transformers(folder):
+        _ab(f"elementwise chains: {label}", path, feeds, off, on, rounds,
+            lambda session: f"({len(session.plan.program.steps)} steps)")
     on()
 
 
 def guards(folder: str, rounds: int) -> None:
     from refruntime import plan_fusion
 
-    follow = plan_fusion.shapes_follow_feeds
-
-    def off():
-        plan_fusion.shapes_follow_feeds = lambda *args: False
-
-    def on():
-        plan_fusion.shapes_follow_feeds = follow
-
-    import bench_runtime
-
-    glue = bench_runtime._glue_chain(folder)
-    x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
-    for label, path, feeds in [("Glue200", glue, {"X": x}), *_transformers(folder)]:
+    off, on = _switch(plan_fusion, "shapes_follow_feeds", lambda *args: False)
+    for label, path, feeds in _glue_and_transformers(folder):
         _ab(f"size guards once per feed signature: {label}", path, feeds, off, on, rounds)
     on()
 
@@ -228,16 +228,8 @@ def guards(folder: str, rounds: int) -> None:
 def blas_threads(folder: str, rounds: int) -> None:
     from refruntime.kernels import blas
 
-    trials = blas.TRIALS
-
-    def off():  # the former policy: every product below SMALL_FLOPS on one thread
-        blas.TRIALS = 0
-        blas._CHOICES.clear()
-
-    def on():
-        blas.TRIALS = trials
-        blas._CHOICES.clear()
-
+    # off: the former policy, every product below SMALL_FLOPS on one thread
+    off, on = _switch(blas, "TRIALS", 0, reset=blas._CHOICES.clear)
     for label, path, feeds in _transformers(folder):
         _ab(f"BLAS threads timed per shape: {label}", path, feeds, off, on, rounds)
     on()
@@ -246,20 +238,13 @@ def blas_threads(folder: str, rounds: int) -> None:
 def softmax(folder: str, rounds: int) -> None:
     import refruntime.ops.op_softmax as op
 
-    rows = op._float32_rows
-
     def numpy_route(x):  # the former kernel: float32 max, exp, sum and division in numpy
         y = x - x.max(axis=-1, keepdims=True)
         np.exp(y, out=y)
         y /= y.sum(axis=-1, keepdims=True)
         return y
 
-    def off():
-        op._float32_rows = numpy_route
-
-    def on():
-        op._float32_rows = rows
-
+    off, on = _switch(op, "_float32_rows", numpy_route)
     for label, path, feeds in _transformers(folder):
         _ab(f"Softmax rows: {label}", path, feeds, off, on, rounds, exact=False)  # float64 sums: last bits
     on()
