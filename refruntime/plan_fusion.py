@@ -22,7 +22,9 @@ plain run and keeps it on the plan):
         one step: Relu in place on Gemm's fresh output
     MatMul -> Add of a constant bias
         one step: the bias added in place to MatMul's fresh output
-    (Add | Sub | Mul | Div | Pow by 2 or 3 | Neg | Sqrt | Reciprocal | Erf){2,}
+    Softmax -> Where(IsNaN(s), constant, s)
+        one step: the constant written over the Softmax's NaNs in place
+    (Add | Sub | Mul | Div | Pow by 2 or 3 | Neg | Sqrt | Reciprocal | Erf | Relu){2,}
         one generated numba loop (refruntime/fused_elementwise.py): GELU and other float32
         activation chains, bitwise the unfused kernels
   A node joins the chain only if the chain's current value has exactly one reader, that node, and
@@ -310,7 +312,7 @@ def _nan_guard(step, readers, constant, only_reader, graph_outputs):
     where = next((u for u in users if u.node.op_type == "Where" and _is_standard(u)), None)
     if is_nan is None or where is None or only_reader(is_nan.outputs[0]) is not where:
         return None
-    if tuple(where.inputs) != (is_nan.outputs[0], where.inputs[1], scores) or where.inputs[1] == scores:
+    if len(where.inputs) != 3 or where.inputs[0] != is_nan.outputs[0] or where.inputs[2] != scores:
         return None
     value = constant(where.inputs[1])
     return None if value is None else (is_nan, where, value)
@@ -318,7 +320,7 @@ def _nan_guard(step, readers, constant, only_reader, graph_outputs):
 
 def _constant_addend(step, value: str, constant):
     """(bias, bias comes first) when `step` is a plain default-domain Add of `value` and a constant."""
-    if step is None or step.node.op_type != "Add" or step.node.domain not in ("", "ai.onnx") or step.is_fallback:
+    if step is None or step.node.op_type != "Add" or not _is_standard(step):
         return None
     if len(step.inputs) != 2 or value not in step.inputs or step.inputs[0] == step.inputs[1]:
         return None
