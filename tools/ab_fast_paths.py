@@ -75,36 +75,38 @@ def _ab(label: str, path: str, feeds: dict, off, on, rounds: int, note=lambda se
 def _bert_exports(folder: str) -> dict:
     import bench_runtime
     import torch
-    import transformers
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     paths = {"BERT-tiny s16, TorchScript static": bench_runtime._transformer("bert", 16)(folder)}
-    torch.manual_seed(0)
-    core = transformers.BertModel(transformers.BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2,
-                                                          num_attention_heads=2, intermediate_size=512))
-
-    class Hidden(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.core = core
-
-        def forward(self, ids, mask):
-            return self.core(input_ids=ids, attention_mask=mask).last_hidden_state
-
+    module = bench_runtime.transformer_module("bert")
     ids, mask = (torch.from_numpy(v) for v in bench_runtime._token_feeds(16)(1).values())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = os.path.join(folder, "bert_dynamic_axes.onnx")
         axes = {0: "batch", 1: "sequence"}
-        torch.onnx.export(Hidden().eval(), (ids, mask), path, input_names=["ids", "mask"], output_names=["hidden"],
+        torch.onnx.export(module, (ids, mask), path, input_names=["ids", "mask"], output_names=["hidden"],
                           opset_version=17, dynamo=False, dynamic_axes={"ids": axes, "mask": axes})
         paths["BERT-tiny s16, TorchScript dynamic axes"] = path
         path = os.path.join(folder, "bert_dynamo.onnx")
         dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence")}
-        torch.onnx.export(Hidden().eval(), (ids, mask), path, input_names=["ids", "mask"], output_names=["hidden"],
+        torch.onnx.export(module, (ids, mask), path, input_names=["ids", "mask"], output_names=["hidden"],
                           opset_version=18, dynamo=True, dynamic_shapes=(dims, dims), verbose=False)
         paths["BERT-tiny s16, torch.export dynamic"] = path
     return paths
+
+
+def _switch(target, name: str, replacement, reset=lambda: None):
+    """(off, on): `target.name` replaced by `replacement`, or restored; `reset` runs after each."""
+    original = getattr(target, name)
+
+    def off():
+        setattr(target, name, replacement)
+        reset()
+
+    def on():
+        setattr(target, name, original)
+        reset()
+
+    return off, on
 
 
 def shape_memo(folder: str, rounds: int) -> None:
@@ -112,13 +114,7 @@ def shape_memo(folder: str, rounds: int) -> None:
 
     import refruntime.plan_fusion as fusion
 
-    memoize = fusion.memoize_shape_steps
-
-    def off():
-        fusion.memoize_shape_steps = lambda units, *args: (units, 0)
-
-    def on():
-        fusion.memoize_shape_steps = memoize
+    off, on = _switch(fusion, "memoize_shape_steps", lambda units, *args: (units, 0))
 
     def note(session):
         program = next(v for v in vars(session.plan).values() if type(v).__name__ == "Program")
@@ -135,13 +131,7 @@ def layernorm(folder: str, rounds: int) -> None:
 
     import refruntime.ops.op_layer_normalization as ln
 
-    per_column = ln._per_column
-
-    def off():
-        ln._per_column = lambda *args: False
-
-    def on():
-        ln._per_column = per_column
+    off, on = _switch(ln, "_per_column", lambda *args: False)
 
     for kind, label in (("bert", "BERT-tiny"), ("gpt2", "GPT-2-tiny")):
         for seq in (16, 128):
@@ -157,13 +147,7 @@ def quantize(folder: str, rounds: int) -> None:
 
     from refruntime.ops import _quant
 
-    float32_route = _quant._float32_per_tensor
-
-    def off():
-        _quant._float32_per_tensor = lambda *args: False
-
-    def on():
-        _quant._float32_per_tensor = float32_route
+    off, on = _switch(_quant, "_float32_per_tensor", lambda *args: False)
 
     path = bench_runtime._quantized_residual_cnn(folder)
     name = onnx.load(path).graph.input[0].name
@@ -189,21 +173,6 @@ def _glue_and_transformers(folder: str):
     x = np.random.default_rng(0).standard_normal((1, 8, 4, 4)).astype(np.float32)
     yield "Glue200", bench_runtime._glue_chain(folder), {"X": x}
     yield from _transformers(folder)
-
-
-def _switch(target, name: str, replacement, reset=lambda: None):
-    """(off, on): `target.name` replaced by `replacement`, or restored; `reset` runs after each."""
-    original = getattr(target, name)
-
-    def off():
-        setattr(target, name, replacement)
-        reset()
-
-    def on():
-        setattr(target, name, original)
-        reset()
-
-    return off, on
 
 
 def fusion(folder: str, rounds: int) -> None:

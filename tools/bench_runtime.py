@@ -161,35 +161,44 @@ def _transformer(kind: str, seq: int):
     def write(out_dir: str) -> str:
         import warnings
 
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        import transformers as tf
 
-        torch.manual_seed(0)
-        if kind == "bert":
-            core = tf.BertModel(tf.BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2,
-                                              num_attention_heads=2, intermediate_size=512))
-        else:
-            core = tf.GPT2Model(tf.GPT2Config(vocab_size=1000, n_embd=128, n_layer=2, n_head=2, bos_token_id=0,
-                                              eos_token_id=0))
-
-        class Hidden(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.core = core
-
-            def forward(self, ids, mask):
-                return self.core(input_ids=ids, attention_mask=mask).last_hidden_state
-
+        module = transformer_module(kind)
         path = os.path.join(out_dir, f"{kind}{seq}.onnx")
         ids, mask = _token_feeds(seq)(1).values()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(Hidden().eval(), (torch.from_numpy(ids), torch.from_numpy(mask)), path,
+            torch.onnx.export(module, (torch.from_numpy(ids), torch.from_numpy(mask)), path,
                               input_names=["ids", "mask"], output_names=["hidden"], opset_version=17, dynamo=False)
         return path
 
     return write
+
+
+def transformer_module(kind: str):
+    """BERT-tiny ("bert") or GPT-2-tiny ("gpt2") from its transformers config, seeded random weights,
+    wrapped to take (ids, mask) and return the last hidden state; in eval mode."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    if kind == "bert":
+        core = tf.BertModel(tf.BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2,
+                                          num_attention_heads=2, intermediate_size=512))
+    else:
+        core = tf.GPT2Model(tf.GPT2Config(vocab_size=1000, n_embd=128, n_layer=2, n_head=2, bos_token_id=0,
+                                          eos_token_id=0))
+
+    class Hidden(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.core = core
+
+        def forward(self, ids, mask):
+            return self.core(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    return Hidden().eval()
 
 
 def _token_feeds(seq: int) -> Callable[[int], dict]:
