@@ -1,6 +1,7 @@
-"""numpy's matmul with OpenBLAS's thread count chosen per product shape by timing both ways.
+"""numpy's matmul with OpenBLAS's thread count chosen per product shape, and B's columns in blocks
+where OpenBLAS's small-matrix kernel is faster than its packed one.
 
-OpenBLAS splits a GEMM across its threads once M*N*K exceeds 2**18 (interface/gemm.c:
+Threads. OpenBLAS splits a GEMM across its threads once M*N*K exceeds 2**18 (interface/gemm.c:
 SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD). Whether the second thread pays off below some
 tens of MFLOP depends on the CPU and on what else runs: on a quiet AMD EPYC (2 vCPUs) a 128x128x512
 product took 103 us on two threads and 172 on one; a former session's VM measured two threads
@@ -13,7 +14,24 @@ thread: the second thread's gain there is a few us (a BERT-tiny at sequence 16: 
 OPENBLAS_THREAD_TIMEOUT=4, tools/ab_fast_paths.py blas-threads) and trials run next to another
 runtime's spinning threads chose it wrongly (0.57 -> 0.78 ms in tools/bench_runtime.py). Products
 OpenBLAS single-threads by itself skip the two ctypes calls (~1 us); products of SMALL_FLOPS and
-more keep OpenBLAS's threads. The thread count only partitions the output: the result does not depend on it.
+more keep OpenBLAS's threads.
+
+Same bits every call. The thread count usually only partitions the output, but not always: with
+K = 700, OpenBLAS 0.3.31 (SkylakeX kernels) gives different last bits on one thread and on two for
+8 of 72 shapes from TRIAL_FLOPS to SMALL_FLOPS. A reference must not answer differently on the
+second call, so a shape is timed both ways only after one probe, on its first call, found both ways
+bitwise equal on random operands of its shape and dtype; otherwise it keeps OpenBLAS's own count.
+
+Column blocks. OpenBLAS's SkylakeX-family cores (also what AMD Zen 4 runs) multiply a product of
+M*N*K <= 1e6 with a small-matrix kernel that reads B in place
+(kernel/x86_64/sgemm_small_kernel_permit_skylakex.c); one element more and the packed kernel copies
+B first, which for few rows costs more than the arithmetic: 16x128x480 took 18 us, 16x128x512
+33 us. So a float32 product below TRIAL_FLOPS with M*N*K above 1e6 on such a core is computed as
+column blocks of B, each under the limit: 1.1-1.5x at 16 rows (BERT-tiny's feed-forward), up to 4x
+at 2 rows, measured on AMD EPYC (tools/ab_fast_paths.py blas-blocks). Every output element is
+still one dot product over all of K, but the small kernel sums K in one sequence where the packed
+kernel may split it, so the last bits can differ from one whole call; the choice depends only on
+the core and the shape, so a machine gives the same bits every call. Other cores keep one call.
 
 A cost for neighbours: after a multi-threaded call OpenBLAS's idle worker spins for ~0.1 s
 (OPENBLAS_THREAD_TIMEOUT, 2**28 cycles; measured: 0.1 s of process CPU while the caller sleeps),
@@ -39,15 +57,24 @@ OPENBLAS_ONE_THREAD_MNK = 1 << 18
 #: timed calls per trial round (alternating one thread / OpenBLAS's count), and calls between rounds
 TRIALS = 6
 RETRY = 512
+#: OpenBLAS cores (openblas_get_corename) with the small-matrix float32 kernels, and the M*N*K up to
+#: which they serve a product
+SMALL_KERNEL_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+SMALL_KERNEL_MNK = 1_000_000
+#: the narrowest column block worth a call of its own (16 columns lost to one call at 16x3072x768)
+MIN_BLOCK = 32
+_FLOAT32 = np.dtype(np.float32)
 _LOCK = threading.Lock()
 _API: tuple | None = None
-#: (a.shape, b.shape) -> [calls so far, best seconds on one thread, best on OpenBLAS's count]
-_CHOICES: dict[tuple, list] = {}
+_CORE = ""  # openblas_get_corename(), lower case; "" when unknown
+#: (shapes, strides, dtypes of a and b) -> [calls so far, best seconds on one thread, best on OpenBLAS's count];
+#: None where the probe found the two ways giving different bits
+_CHOICES: dict[tuple, list | None] = {}
 
 
 def _api():
     """(get_num_threads, set_num_threads) of the OpenBLAS numpy uses, or () if not found."""
-    global _API
+    global _API, _CORE
     if _API is None:
         _API = ()
         try:
@@ -64,6 +91,10 @@ def _api():
                         if get is not None and put is not None:
                             put.argtypes = [ctypes.c_int]
                             _API = (get, put)
+                            core = getattr(lib, f"{prefix}_get_corename{suffix}", None)
+                            if core is not None:
+                                core.restype = ctypes.c_char_p
+                                _CORE = (core() or b"").decode("ascii", "replace").lower()
                             return _API
         except Exception:  # noqa: BLE001 - no /proc, no OpenBLAS: plain matmul
             _API = ()
@@ -71,18 +102,21 @@ def _api():
 
 
 def matmul(a, b, out=None, flops: int | None = None):
-    """np.matmul(a, b, out=out), on one BLAS thread when that was measured faster for this shape."""
+    """np.matmul(a, b, out=out), on one BLAS thread or in column blocks where that was found faster."""
     mnk = a.shape[-2] * a.shape[-1] * b.shape[-1]
     if flops is None:
         flops = 2 * mnk * max(1, b.size // max(1, b.shape[-2] * b.shape[-1]))
     if mnk <= OPENBLAS_ONE_THREAD_MNK or flops >= SMALL_FLOPS or not _api():
         return np.matmul(a, b, out=out)
     if flops < TRIAL_FLOPS:
-        return _one_thread(a, b, out)
-    key = (a.shape, b.shape)
-    choice = _CHOICES.get(key)
+        width = column_block(a, b, out)
+        return _column_blocks(a, b, out, width) if width else _one_thread(a, b, out)
+    key = (a.shape, b.shape, a.strides, b.strides, a.dtype, b.dtype)
+    choice = _CHOICES.get(key, False)
+    if choice is False:
+        choice = _CHOICES[key] = [0, float("inf"), float("inf")] if _same_bits_both_ways(a, b) else None
     if choice is None:
-        choice = _CHOICES[key] = [0, float("inf"), float("inf")]
+        return np.matmul(a, b, out=out)
     calls = choice[0]
     choice[0] = calls + 1
     trial = calls % RETRY
@@ -95,6 +129,44 @@ def matmul(a, b, out=None, flops: int | None = None):
     slot = 1 if one else 2
     choice[slot] = seconds if trial < 2 else min(choice[slot], seconds)  # a new round forgets the old
     return y
+
+
+def column_block(a, b, out=None) -> int:
+    """Columns of B per call when a float32 product is faster in column blocks (see the module's
+    docstring), else 0. Only row-major operands qualify: a transposed B takes OpenBLAS's TN small
+    kernel, which it permits for tiny outputs only."""
+    m, k = a.shape[-2], a.shape[-1]
+    if (m * k * b.shape[-1] <= SMALL_KERNEL_MNK or m < 2 or m * k * MIN_BLOCK > SMALL_KERNEL_MNK
+            or a.ndim != 2 or b.ndim != 2 or (out is not None and out.ndim != 2)
+            or a.dtype != _FLOAT32 or b.dtype != _FLOAT32 or a.strides[1] != 4 or b.strides[1] != 4
+            or not _api() or _CORE not in SMALL_KERNEL_CORES):
+        return 0
+    width = MIN_BLOCK
+    while m * k * width * 2 <= SMALL_KERNEL_MNK:
+        width *= 2
+    return width
+
+
+def _column_blocks(a, b, out, width: int):
+    """a @ b as np.matmul calls on blocks of `width` columns of B, written into out's columns. The
+    small kernel runs on one thread whatever OpenBLAS's count, so no thread switch is needed."""
+    n = b.shape[1]
+    if out is None:
+        out = np.empty((a.shape[0], n), _FLOAT32)
+    for start in range(0, n, width):
+        np.matmul(a, b[:, start:start + width], out=out[:, start:start + width])
+    return out
+
+
+def _same_bits_both_ways(a, b) -> bool:
+    """Whether one thread and OpenBLAS's own count give the same bits for products of this shape and
+    dtype, probed once on random operands (whether the sums split differently depends on the shape,
+    not on the values)."""
+    rng = np.random.default_rng(0)
+    x, y = np.empty_like(a), np.empty_like(b)  # same memory order, as the kernel can depend on it
+    x[...] = rng.standard_normal(a.shape)
+    y[...] = rng.standard_normal(b.shape)
+    return bool(np.array_equal(_one_thread(x, y, None), np.matmul(x, y)))
 
 
 def _one_thread(a, b, out):

@@ -28,24 +28,28 @@ from refruntime.ops._common import normalize_axis
 from refruntime.ops.base import OpRun
 
 
+_FLOAT32 = np.dtype(np.float32)
+_layer_norm_rows = None  # kernels/layer_norm_rows' loop, imported on first use (it imports numba)
+
+
 class LayerNormalization_17(OpRun):
     def prepare(self):
         check_stash_type(self)
         self._stats = len(self.node.output) > 1 and any(self.node.output[1:])
 
-    _fast: tuple = ()  # (signature of the inputs, ax, rows, cols) of the last float32 fast-path call
+    _fast: tuple = ()  # (x.shape, scale, b, ax, rows, cols) of the last float32 fast-path call
 
     def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1):
-        signature = (x.shape, x.dtype, scale.shape, scale.dtype, None if b is None else (b.shape, b.dtype))
-        if self._fast and self._fast[0] == signature:  # same shapes and dtypes: the checks passed
-            return self._float32_rows(x, scale, b, epsilon, *self._fast[1:])
+        fast = self._fast
+        if fast and x.shape == fast[0] and x.dtype is _FLOAT32 and scale is fast[1] and b is fast[2]:
+            return self._float32_rows(x, scale, b, epsilon, *fast[3:])  # the same Scale and B arrays
         ax = normalize_axis(self, axis, x.ndim)
         unidirectional(self, "Scale", scale, x.shape)
         unidirectional(self, "B", b, x.shape)
         dtype = stage_one_dtype(x.dtype, stash_type)
         rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
         if x.dtype == np.float32 and dtype == np.float32 and rows and cols and _per_column(scale, b, cols):
-            self._fast = (signature, ax, rows, cols)
+            self._fast = (x.shape, scale, b, ax, rows, cols)  # Scale and B by identity: constants
             return self._float32_rows(x, scale, b, epsilon, ax, rows, cols)
         work = np.ascontiguousarray(as_compute(x, dtype)).reshape(rows, cols)
         y, mean, inv_std = standardize_rows(work, epsilon)
@@ -62,19 +66,32 @@ class LayerNormalization_17(OpRun):
 
     def _float32_rows(self, x, scale, b, epsilon, ax, rows, cols):
         """float32 X with Scale and B over the whole normalized block: one numba pass per row."""
-        from refruntime.kernels.layer_norm_rows import layer_norm_rows
-
+        global _layer_norm_rows
+        if _layer_norm_rows is None:
+            from refruntime.kernels.layer_norm_rows import layer_norm_rows as _layer_norm_rows
         work = np.ascontiguousarray(x).reshape(rows, cols)
         y = np.empty((rows, cols), np.float32)
         mean, inv_std = np.empty(rows, np.float32), np.empty(rows, np.float32)
         scale = scale.reshape(cols)
         bias = scale if b is None else b.reshape(cols)  # ignored without B
-        layer_norm_rows(work, scale, bias, b is not None, np.float32(epsilon), y, mean, inv_std)
+        _layer_norm_rows(work, scale, bias, b is not None, _float32_of(epsilon), y, mean, inv_std)
         y = y.reshape(x.shape)
         if not self._stats:
             return (y,)
         stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
         return y, mean.reshape(stat_shape), inv_std.reshape(stat_shape)
+
+
+_EPSILONS: dict = {}
+
+
+def _float32_of(epsilon: float) -> np.float32:
+    """np.float32(epsilon), memoized: the loop is compiled for a float32 epsilon (the body's Add of
+    Var and epsilon is a float32 addition)."""
+    value = _EPSILONS.get(epsilon)
+    if value is None:
+        value = _EPSILONS[epsilon] = np.float32(epsilon)
+    return value
 
 
 def _per_column(scale, b, cols: int) -> bool:

@@ -57,16 +57,27 @@ class Softmax(_Softmax):
 
 class Softmax_13(_Softmax):
     def _run(self, x, axis=-1):
+        if (x.dtype is _FLOAT32 and (axis == -1 or axis == x.ndim - 1) and x.ndim and x.shape[-1]
+                and x.flags.c_contiguous):  # attention scores: straight to the rows kernel
+            return (_float32_rows(x),)
         return (self._apply(x, axis),)
+
+
+_FLOAT32 = np.dtype(np.float32)
+_rows_kernels = None  # kernels/softmax_rows, imported on first use (it imports numba)
 
 
 def _float32_rows(x):
     """Softmax along the last axis of a C-contiguous float32 array (kernels/softmax_rows.py)."""
-    from refruntime.kernels.softmax_rows import divide_by_row_sum, subtract_row_max
+    global _rows_kernels
+    kernels = _rows_kernels
+    if kernels is None:
+        from refruntime.kernels import softmax_rows as kernels
 
+        _rows_kernels = kernels
     y = np.empty(x.shape, np.float32)
     rows = y.reshape(-1, x.shape[-1])
-    subtract_row_max(x.reshape(-1, x.shape[-1]), rows)
+    kernels.subtract_row_max(x.reshape(-1, x.shape[-1]), rows)
     np.exp(rows, out=rows)
-    divide_by_row_sum(rows, rows)
+    kernels.divide_by_row_sum(rows, rows)
     return y

@@ -146,6 +146,8 @@ def test_blas_thread_choice_follows_the_measured_faster_way_and_measures_again(m
         return run
 
     monkeypatch.setattr(blas, "_api", lambda: (lambda: 2, lambda n: None))
+    monkeypatch.setattr(blas, "_CORE", "haswell")  # no column blocks (tested below)
+    monkeypatch.setattr(blas, "_same_bits_both_ways", lambda a, b: True)
     monkeypatch.setattr(blas, "perf_counter", lambda: clock[0])
     monkeypatch.setattr(blas, "_one_thread", timed("one"))
     monkeypatch.setattr(blas, "np", SimpleNamespace(matmul=timed("own")))
@@ -167,6 +169,86 @@ def test_blas_thread_choice_follows_the_measured_faster_way_and_measures_again(m
     blas.matmul(np.ones((16, 128), np.float32), np.ones((128, 128), np.float32))
     blas.matmul(np.ones((512, 512), np.float32), np.ones((512, 512), np.float32))
     assert calls == ["one", "own", "own"] and len(blas._CHOICES) == 1
+
+
+def test_blas_shapes_whose_bits_depend_on_the_thread_count_keep_openblas_count(monkeypatch):
+    """A product whose one-thread result differs in its bits from OpenBLAS's own count (OpenBLAS
+    0.3.31 does at K = 700) is never timed both ways: every call gives the same bits."""
+    from refruntime.kernels import blas
+
+    ways = []
+
+    def one_thread(a, b, out):  # a one-thread kernel that rounds differently
+        ways.append("one")
+        return np.matmul(a, b, out=out) + np.float32(1)
+
+    monkeypatch.setattr(blas, "_api", lambda: (lambda: 2, lambda n: None))
+    monkeypatch.setattr(blas, "_one_thread", one_thread)
+    monkeypatch.setattr(blas, "_CHOICES", {})
+    a = np.random.default_rng(0).standard_normal((128, 128), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((128, 512), dtype=np.float32)
+    expected = np.matmul(a, b)
+    for _ in range(blas.TRIALS + 2):
+        np.testing.assert_array_equal(blas.matmul(a, b), expected)
+    assert ways == ["one"]  # the probe's call only
+    assert list(blas._CHOICES.values()) == [None]
+
+
+def test_blas_products_give_the_same_bits_on_every_call():
+    """The real OpenBLAS, shapes from TRIAL_FLOPS to SMALL_FLOPS, among them K = 700, whose bits
+    depended on the thread count on this project's AVX-512 machines: ten calls, one answer,
+    within float32 rounding of the float64 product."""
+    from refruntime.kernels import blas
+
+    rng = np.random.default_rng(7)
+    for m, k, n in [(16, 700, 512), (64, 700, 128), (128, 128, 512), (16, 768, 768)]:
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        first = blas.matmul(a, b)
+        for _ in range(9):
+            np.testing.assert_array_equal(blas.matmul(a, b), first)
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(first, exact, rtol=0, atol=k * 2.0 ** -23 * np.abs(a).max() * np.abs(b).max())
+
+
+@pytest.mark.parametrize("m, k, n", [(16, 128, 512), (16, 512, 128), (2, 1024, 1024), (32, 128, 520), (8, 1000, 300)])
+def test_blas_column_blocks_compute_the_product(monkeypatch, m, k, n):
+    """On OpenBLAS's SkylakeX-family cores a float32 product below TRIAL_FLOPS with M*N*K above
+    1e6 runs in column blocks of at most 1e6 / (M*K) columns (forced here on any machine): the
+    float64 product within float32 rounding, into `out` when given, the same bits every call."""
+    from refruntime.kernels import blas
+
+    monkeypatch.setattr(blas, "_CORE", "skylakex")
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    width = blas.column_block(a, b)
+    if blas._api():  # without a recognizable OpenBLAS it is plain np.matmul
+        assert width >= blas.MIN_BLOCK and m * k * width <= blas.SMALL_KERNEL_MNK < m * k * 2 * width
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    bound = k * 2.0 ** -23 * np.abs(a).max() * np.abs(b).max()
+    out = np.full((m, n), np.nan, np.float32)
+    y = blas.matmul(a, b, out=out)
+    assert y is out
+    np.testing.assert_allclose(out, exact, rtol=0, atol=bound)
+    for _ in range(3):
+        np.testing.assert_array_equal(blas.matmul(a, b), out)
+
+
+def test_blas_column_blocks_only_where_the_small_kernel_serves_them(monkeypatch):
+    from refruntime.kernels import blas
+
+    f32 = np.ones((16, 128), np.float32), np.ones((128, 512), np.float32)
+    monkeypatch.setattr(blas, "_api", lambda: (lambda: 2, lambda n: None))
+    monkeypatch.setattr(blas, "_CORE", "skylakex")
+    assert blas.column_block(*f32) == 256
+    assert blas.column_block(np.ones((16, 128), np.float32), np.ones((128, 480), np.float32)) == 0  # M*N*K <= 1e6
+    assert blas.column_block(f32[0], np.ones((512, 128), np.float32).T) == 0  # a transposed B: TN kernel
+    assert blas.column_block(f32[0].astype(np.float64), f32[1].astype(np.float64)) == 0
+    assert blas.column_block(np.ones((1, 4096), np.float32), np.ones((4096, 512), np.float32)) == 0  # one row
+    assert blas.column_block(np.ones((16, 4096), np.float32), np.ones((4096, 64), np.float32)) == 0  # < 32 columns
+    monkeypatch.setattr(blas, "_CORE", "haswell")
+    assert blas.column_block(*f32) == 0
 
 
 def test_one_thread_products_restore_openblas_thread_count(monkeypatch):
@@ -376,3 +458,60 @@ def test_reshape_rereads_a_fed_target_changed_in_place_and_transpose_rechecks_a_
     np.testing.assert_array_equal(transpose.run({"x": x.reshape(3, 4)})["y"], x.reshape(3, 4).T)
     with pytest.raises(KernelError, match=r"perm \[1, 0\] is not a permutation of the 3 axes"):
         transpose.run({"x": x.reshape(2, 3, 2)})
+
+
+def _float64_affine(x, w, bias):
+    return x.astype(np.float64) @ w.astype(np.float64) + bias.astype(np.float64)
+
+
+@pytest.mark.parametrize("op", ["MatMul", "Gemm"])
+def test_projection_memo_follows_new_shapes_and_fed_weights(op):
+    """MatMul -> Add of a constant bias (fused_ops.matmul_bias) and Gemm with a row C skip their checks
+    for the same A shape and the same B and C arrays: repeated calls, a new row count, then a fed B
+    with new values each run and one that no longer fits: the float64 formula every time, and the
+    shape error naming the node at the end."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((16, 8)).astype(np.float32)
+    bias = rng.standard_normal(8).astype(np.float32)
+    if op == "MatMul":
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["mm"], name="proj"),
+                 helper.make_node("Add", ["mm", "b"], ["y"], name="bias")]
+    else:
+        nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="proj")]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])]
+    for fed_weights in (False, True):
+        graph_inputs = inputs + ([helper.make_tensor_value_info("w", TensorProto.FLOAT, None)] if fed_weights else [])
+        inits = [numpy_helper.from_array(bias, "b")] + ([] if fed_weights else [numpy_helper.from_array(w, "w")])
+        model = helper.make_model(helper.make_graph(nodes, "g", graph_inputs,
+                                                    [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits),
+                                  opset_imports=[helper.make_opsetid("", 17)])
+        session = Session(model)
+        for rows in (5, 5, 5, 9, 9, 5):
+            x = rng.standard_normal((rows, 16)).astype(np.float32)
+            weights = rng.standard_normal((16, 8)).astype(np.float32) if fed_weights else w
+            feeds = {"x": x, **({"w": weights} if fed_weights else {})}
+            y = session.run(feeds)["y"]
+            np.testing.assert_allclose(y, _float64_affine(x, weights, bias), rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(y, session.run(feeds, after=lambda *a: None)["y"])  # = unfused
+        if fed_weights:
+            with pytest.raises(KernelError, match="proj"):
+                session.run({"x": np.ones((5, 16), np.float32), "w": np.ones((12, 8), np.float32)})
+
+
+def test_layer_norm_with_fed_scale_reads_each_runs_scale():
+    """LayerNormalization's fast path skips its checks for the same Scale and B arrays: a fed Scale
+    is a new array each run, so its values and shape are checked and read every time."""
+    node = helper.make_node("LayerNormalization", ["x", "s"], ["y"], name="ln", epsilon=1e-5)
+    model = helper.make_model(helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("x", "s")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]), opset_imports=[helper.make_opsetid("", 17)])
+    session = Session(model)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 32)).astype(np.float32)
+    for _ in range(3):
+        scale = rng.standard_normal(32).astype(np.float32)
+        d = x.astype(np.float64) - x.mean(axis=-1, keepdims=True, dtype=np.float64)
+        exact = d / np.sqrt((d * d).mean(axis=-1, keepdims=True) + 1e-5) * scale
+        np.testing.assert_allclose(session.run({"x": x, "s": scale})["y"], exact, rtol=1e-5, atol=1e-5)
+    with pytest.raises(KernelError, match="ln"):
+        session.run({"x": x, "s": np.ones(31, np.float32)})
