@@ -10,7 +10,6 @@ from refruntime.kernels.blas import matmul
 from refruntime.kernels.floats import as_compute, compute_dtype
 from refruntime.ops.base import OpRun
 
-
 _FLOAT32 = np.dtype(np.float32)
 
 

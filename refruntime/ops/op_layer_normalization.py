@@ -27,7 +27,6 @@ from refruntime.kernels.normalization import (
 from refruntime.ops._common import normalize_axis
 from refruntime.ops.base import OpRun
 
-
 _FLOAT32 = np.dtype(np.float32)
 _layer_norm_rows = None  # kernels/layer_norm_rows' loop, imported on first use (it imports numba)
 
