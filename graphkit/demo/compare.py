@@ -130,6 +130,23 @@ class Measured:
 
 BLOCK_SECONDS = 0.1   # a block of back-to-back calls lasts about this long
 BLOCK_CALLS = 200     # and has at most this many calls
+QUIET_SECONDS = 0.3   # the longest wait for the previous runtime's threads to stop spinning
+
+
+def wait_until_quiet(limit_s: float = QUIET_SECONDS, probe_s: float = 0.002) -> float:
+    """Sleep until no thread of this process is busy (during a `probe_s` sleep of the caller the
+    process used under a fifth of one core), at most `limit_s`; the seconds waited.
+
+    ORT's worker threads spin ~40 ms after its last call (measured: 41 ms of process CPU during a
+    100 ms sleep that follows a block of BERT-tiny calls). When the OS put the caller's thread on
+    the core one of them is pinned to, that spin slows the next runtime's block."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(probe_s)
+        if time.process_time() - cpu < 0.2 * (time.perf_counter() - wall):
+            break
+    return time.perf_counter() - start
 
 
 def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5, warmup: int = 1,
@@ -137,10 +154,14 @@ def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5,
                     block_seconds: float = BLOCK_SECONDS) -> Measured:
     """Warm up each runner, then time `repeats` rounds of alternating blocks.
 
-    In a round each runner in turn makes one untimed call (its caches refilled after the other
-    runtimes') and then a block of timed calls back to back (up to `block` calls, about
-    `block_seconds` in all): one runtime's threads that keep spinning after its calls (ORT's, by
-    default) then cost it, not the runtime timed next. `latency` is the median over every timed
+    In a round each runner in turn waits until the previous runner's threads have stopped
+    spinning (`wait_until_quiet`: ORT's spin ~40 ms after its last call), makes one untimed call
+    (its caches refilled after the other runtimes') and then a block of timed calls back to back
+    (up to `block` calls, about `block_seconds` in all): one runtime's spinning threads then cost
+    it, not the runtime timed next. A block's length comes from a warm call (the warm-up's last),
+    not the first call: sized by a first call that includes numba's compile, refruntime's blocks
+    held 2-5 calls, each just after the switch (BERT-tiny: 0.43 ms against 0.34 ms in long blocks).
+    `latency` is the median over every timed
     call; `spread` the lowest and highest block median (how much the rounds disagree). Runners
     named in `slow` get no warm-up (their first call is timed) and one call per round. A runner
     stops early once its timed calls have used `budget_s` seconds. A runner that raises is
@@ -149,13 +170,16 @@ def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5,
     m = Measured({}, {}, {}, {})
     times: dict[str, list[float]] = {}
     blocks: dict[str, list[float]] = {}
+    warm: dict[str, float] = {}  # seconds of a call after the first: what sizes the blocks
     for name, fn in runners.items():
         try:
-            for i in range(1 if name in slow else max(warmup, 1)):
+            for i in range(1 if name in slow else max(warmup, 1) + 1):
                 start = time.perf_counter()
                 m.outputs[name] = fn(x)
+                seconds = time.perf_counter() - start
                 if i == 0:
-                    m.first_call[name] = time.perf_counter() - start
+                    m.first_call[name] = seconds
+                warm[name] = seconds
             times[name] = [m.first_call[name]] if name in slow else []
             blocks[name] = []
         except Exception as exc:  # noqa: BLE001 - a runtime failure is a result to show
@@ -165,9 +189,10 @@ def run_interleaved(runners: dict[str, Runner], x: np.ndarray, repeats: int = 5,
             if sum(spent) > budget_s:
                 continue
             calls = 1
+            wait_until_quiet()
             if name not in slow:
                 runners[name](x)  # refill the caches after the other runtimes' calls
-                calls = max(1, min(block, int(block_seconds / max(m.first_call[name], 1e-6))))
+                calls = max(1, min(block, int(block_seconds / max(warm[name], 1e-6))))
             block_times = []
             for _ in range(calls):
                 start = time.perf_counter()

@@ -97,3 +97,44 @@ def test_compare_metrics():
     assert not compare(b + np.float32(1e-3), b).ok
     assert not compare(b[:2], b).ok
     assert not compare(np.array([np.nan, 1, -2], np.float32), b).ok
+
+
+def test_interleaved_blocks_are_sized_by_a_warm_call_not_the_first():
+    """A runtime whose first call compiles (50 ms here) and whose later calls are fast gets full
+    blocks: sized by its first call it got one timed call per block, each just after the switch."""
+    import time
+
+    from graphkit.demo import compare
+
+    calls = []
+
+    def compiling(x):
+        if not calls:
+            time.sleep(0.05)
+        calls.append(1)
+        return x
+
+    m = compare.run_interleaved({"jit": compiling, "plain": lambda x: x}, np.zeros(1), repeats=2, block=40,
+                                block_seconds=0.01)
+    assert m.first_call["jit"] >= 0.05 and m.latency["jit"] < 0.01
+    assert len(calls) == 2 + 2 * (1 + 40)  # two warm-up calls, then per round one untimed call and a full block
+
+
+def test_wait_until_quiet_waits_for_a_busy_thread_and_no_longer():
+    import threading
+    import time
+
+    from graphkit.demo import compare
+
+    assert compare.wait_until_quiet(limit_s=1.0) < 0.2  # nothing spins: the first probe says so
+    stop = time.perf_counter() + 0.3
+
+    def spin():
+        while time.perf_counter() < stop:
+            sum(range(1000))
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    waited = compare.wait_until_quiet(limit_s=2.0)
+    thread.join()
+    assert 0.2 < waited < 2.0
