@@ -80,8 +80,27 @@ class FusedElementwise:
         self.chain, self.templates, self.outside = chain, templates, outside
         self._layout: tuple = ()   # (input shapes, output shape, kinds) of the last fused call
         self._kernels: dict = {}   # kinds -> compiled loop
+        #: the last fused call's (kernel, rows, cols, output shape, per input (shape, kind, the array
+        #: if read-only, its kernel argument)): later calls whose inputs match skip the layout work,
+        #: and an input that is the same read-only array (a constant) reuses its argument
+        self._last: tuple | None = None
 
     def run(self, *inputs):
+        last = self._last
+        if last is not None:
+            kernel, rows, cols, shape, seen = last
+            args = []
+            for x, (x_shape, kind, array, arg) in zip(inputs, seen):
+                if x is array:
+                    args.append(arg)
+                elif type(x) is not np.ndarray or x.dtype is not _FLOAT32 or x.shape != x_shape:
+                    break
+                else:
+                    args.append(_argument(x, kind, rows, cols))
+            else:
+                out = np.empty((rows, cols), np.float32)
+                kernel(out, *args)
+                return (out.reshape(shape),)
         shapes = tuple(getattr(x, "shape", None) for x in inputs)
         if self._layout and self._layout[0] == shapes and all(type(x) is np.ndarray and x.dtype is _FLOAT32
                                                                for x in inputs):
@@ -98,13 +117,12 @@ class FusedElementwise:
         out = np.empty(shape, np.float32)
         cols = shape[-1] if shape else 1
         rows = out.size // cols if cols else 0
-        args = []
-        for x, kind in zip(inputs, kinds):
-            if kind == "F":
-                args.append(np.ascontiguousarray(x).reshape(rows, cols))
-            else:
-                args.append(np.ascontiguousarray(x).reshape(-1))
+        args = [_argument(x, kind, rows, cols) for x, kind in zip(inputs, kinds)]
         kernel(out.reshape(rows, cols), *args)
+        # only read-only arrays (initializers, memoized shape values) are recognized by identity: a
+        # writable one may hold other values next time, and its argument may be a copy
+        self._last = (kernel, rows, cols, shape, tuple((x.shape, kind, None if x.flags.writeable else x, arg)
+                                                       for x, kind, arg in zip(inputs, kinds, args)))
         return (out,)
 
     def unfused(self, *inputs):
@@ -120,6 +138,14 @@ class FusedElementwise:
         produced = {step.outputs[0]: j for j, step in enumerate(self.chain)}
         return [[f"t{produced[n]}" if n in produced else f"a{position[n]}" for n in step.inputs]
                 for step in self.chain]
+
+
+def _argument(x: np.ndarray, kind: str, rows: int, cols: int) -> np.ndarray:
+    """The loop's argument for an input: (rows, cols) for one of the output's shape ('F'), flat for
+    a scalar ('S') or a vector along the last axis ('V')."""
+    if kind == "F":
+        return np.ascontiguousarray(x).reshape(rows, cols)
+    return np.ascontiguousarray(x).reshape(-1)
 
 
 def _layout(inputs):

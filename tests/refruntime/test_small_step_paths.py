@@ -515,3 +515,23 @@ def test_layer_norm_with_fed_scale_reads_each_runs_scale():
         np.testing.assert_allclose(session.run({"x": x, "s": scale})["y"], exact, rtol=1e-5, atol=1e-5)
     with pytest.raises(KernelError, match="ln"):
         session.run({"x": x, "s": np.ones(31, np.float32)})
+
+
+def test_elementwise_chain_repeat_calls_read_each_runs_values():
+    """A fused chain's later calls reuse the arguments of read-only inputs (constants) and rebuild
+    the others: the same fed array edited in place, a non-contiguous view of it and a fed vector
+    operand that changes between runs give what the unfused kernels give, every run."""
+    nodes = [helper.make_node("Mul", ["x", "v"], ["m"]), helper.make_node("Add", ["m", "c"], ["a"]),
+             helper.make_node("Div", ["a", "x"], ["y"])]
+    session = _chain_model(nodes, ["x", "v"], "y", {"c": np.array(0.25, np.float32)})
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 8)).astype(np.float32)
+    wide = rng.standard_normal((6, 16)).astype(np.float32)
+    for feed in (x, x, x, wide[:, ::2], wide[:, ::2]):
+        v = rng.standard_normal(feed.shape[-1]).astype(np.float32)
+        fast = session.run({"x": feed, "v": v})["y"]
+        assert session.plan.program.fused
+        np.testing.assert_array_equal(fast, session.run({"x": feed, "v": v}, profile=True)["y"])
+        np.testing.assert_array_equal(fast, ((feed * v) + np.float32(0.25)) / feed)
+        feed *= np.float32(1.5)  # edited in place before the next run
+        wide[:, ::2] *= np.float32(0.5)
