@@ -257,6 +257,14 @@ def _fuse(plan, steps, precomputed: dict):
                 fused[nxt.outputs[0]] = f"Gemm {step.label} -> Relu {nxt.label}"
                 absorbed.update((step.index, nxt.index))
                 continue
+        if single and _is_reshape(step):
+            found = _reshaped_gemm(step, only_reader, Gemm)
+            if found is not None:
+                gemm, out, unit = found
+                deferred[out.index] = unit  # where the second Reshape was: its target may come later
+                fused[out.outputs[0]] = f"Reshape {step.label} -> Gemm {gemm.label} -> Reshape {out.label}"
+                absorbed.update((step.index, gemm.index, out.index))
+                continue
         if single and type(kernel) is MatMul:
             nxt = only_reader(step.outputs[0])
             bias = _constant_addend(nxt, step.outputs[0], constant)
@@ -299,6 +307,29 @@ def _fuse(plan, steps, precomputed: dict):
 
 def _is_standard(step) -> bool:
     return not step.is_fallback and step.node.domain in ("", "ai.onnx")
+
+
+def _is_reshape(step) -> bool:
+    return step.node.op_type == "Reshape" and _is_standard(step) and len(step.inputs) == 2 and all(step.inputs)
+
+
+def _reshaped_gemm(step, only_reader, gemm_type):
+    """(Gemm step, second Reshape step, unit) when `step` is a Reshape read only by a Gemm with a C
+    whose output only a Reshape reads (fused_ops.reshaped_gemm), else None."""
+    from refruntime.fused_ops import reshaped_gemm
+
+    gemm = only_reader(step.outputs[0])
+    if (gemm is None or type(gemm.kernel) is not gemm_type or len(gemm.inputs) != 3 or not all(gemm.inputs)
+            or gemm.inputs[0] != step.outputs[0] or step.outputs[0] in gemm.inputs[1:]
+            or len(gemm.outputs) != 1 or not gemm.outputs[0]):
+        return None
+    out = only_reader(gemm.outputs[0])
+    if out is None or not _is_reshape(out) or out.inputs[0] != gemm.outputs[0] or len(out.outputs) != 1:
+        return None
+    run = reshaped_gemm(_direct_call(step.kernel), _direct_call(gemm.kernel), _direct_call(out.kernel),
+                        gemm.kernel)
+    inputs = (step.inputs[0], step.inputs[1], gemm.inputs[1], gemm.inputs[2], out.inputs[1])
+    return gemm, out, (step, run, inputs, out.outputs[:1])
 
 
 def _nan_guard(step, readers, constant, only_reader, graph_outputs):

@@ -535,3 +535,39 @@ def test_elementwise_chain_repeat_calls_read_each_runs_values():
         np.testing.assert_array_equal(fast, ((feed * v) + np.float32(0.25)) / feed)
         feed *= np.float32(1.5)  # edited in place before the next run
         wide[:, ::2] *= np.float32(0.5)
+
+
+@pytest.mark.parametrize("fed_weights", [False, True])
+def test_reshape_gemm_reshape_is_one_step_equal_to_the_three_kernels(fed_weights):
+    """GPT-2's Conv1D (Reshape to rows -> Gemm -> Reshape back) runs as one step
+    (fused_ops.reshaped_gemm); new sequence lengths and fed weights that change each run give the
+    float64 formula and, bit for bit, the unfused kernels; a target that does not fit is the
+    Reshape's error."""
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((8, 12)).astype(np.float32)
+    bias = rng.standard_normal(12).astype(np.float32)
+    nodes = [helper.make_node("Reshape", ["x", "rows"], ["r"], name="view_in"),
+             helper.make_node("Gemm", ["r", "w", "b"], ["g"], name="addmm"),
+             helper.make_node("Shape", ["x"], ["xs"], name="shape"),
+             helper.make_node("Slice", ["xs", "zero", "two"], ["lead"], name="lead"),
+             helper.make_node("Concat", ["lead", "n"], ["target"], name="target", axis=0),
+             helper.make_node("Reshape", ["g", "target"], ["y"], name="view_out")]
+    inits = {"rows": np.array([-1, 8]), "b": bias, "zero": np.array([0]), "two": np.array([2]), "n": np.array([12])}
+    if not fed_weights:
+        inits["w"] = w
+    inputs = ["x"] + (["w"] if fed_weights else [])
+    graph = helper.make_graph(nodes, "conv1d", [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in inputs],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    session = Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    for seq in (5, 5, 5, 3, 3):
+        x = rng.standard_normal((1, seq, 8)).astype(np.float32)
+        weights = rng.standard_normal((8, 12)).astype(np.float32) if fed_weights else w
+        feeds = {"x": x, **({"w": weights} if fed_weights else {})}
+        y = session.run(feeds)["y"]
+        assert session.plan.program.fused == ["Reshape view_in -> Gemm addmm -> Reshape view_out"]
+        assert y.shape == (1, seq, 12)
+        np.testing.assert_allclose(y, _float64_affine(x, weights, bias), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(y, session.run(feeds, profile=True)["y"])
+    with pytest.raises(KernelError, match="view_in"):
+        session.run({"x": np.ones((1, 5, 7), np.float32), **({"w": w} if fed_weights else {})})
