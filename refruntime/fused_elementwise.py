@@ -33,6 +33,10 @@ _UNARY = {"Neg_6": "-{0}", "Sqrt_6": "np.sqrt({0})", "Reciprocal_6": "np.float32
           "Erf_9": "ERF({0})", "Relu": "np.float32(0.0) if {0} <= 0 else {0}"}
 _POWERS = {2.0: "np.float32(np.float64({0}) * np.float64({0}))",
            3.0: "np.float32(np.float64({0}) * np.float64({0}) * np.float64({0}))"}
+#: ops whose kernel is a numpy float32 ufunc a numba loop cannot reproduce bit for bit: in a chain
+#: they split the loop in two around a call of that very ufunc over the whole buffer
+_NUMPY = {"Tanh": "tanh"}
+_NUMPY_PREFIX = "NUMPY:"
 
 
 def link(step, constant) -> str | None:
@@ -44,6 +48,8 @@ def link(step, constant) -> str | None:
         return "{0} " + _BINARY[kind] + " {1}"
     if kind in _UNARY and len(step.inputs) == 1:
         return _UNARY[kind]
+    if kind in _NUMPY and len(step.inputs) == 1:
+        return _NUMPY_PREFIX + _NUMPY[kind]
     if kind == "Pow_7" and len(step.inputs) == 2:
         exponent = constant(step.inputs[1])
         if exponent is not None and exponent.size == 1 and exponent.dtype.kind in "fiu":
@@ -51,25 +57,59 @@ def link(step, constant) -> str | None:
     return None
 
 
-def elementwise_chain(step, constant, only_reader):
-    """(chain steps, unit) of the longest chain of links starting at `step` (at least two), or None.
-    The unit reads the chain's outside inputs and writes the last link's output."""
+def elementwise_chain(step, constant, only_reader, feeder=None):
+    """(chain steps, unit) of the longest chain of links starting at `step`, with the links that
+    feed it (at least two links), or None. The unit reads the chain's outside inputs and writes the
+    last link's output.
+
+    The chain follows each value's one reader from `step`. `feeder(name)`, if given, is the step
+    producing `name` when that step may join (plan_fusion: a later step, not yet fused): a link
+    whose output only a chain link reads joins too, and so on backwards (GPT-2's GELU: the 0.5 * x
+    beside the tanh path). Every value but the last is then read inside the chain only. At most one
+    numpy link (Tanh), computed from another link's value."""
     first = link(step, constant)
-    if first is None:
+    if first is None or first.startswith(_NUMPY_PREFIX):  # a numpy link needs its input from a link
         return None
-    chain, templates = [step], [first]
+    chain, templates = [step], {step.index: first}
     nxt = only_reader(step.outputs[0])
     while nxt is not None and (template := link(nxt, constant)) is not None:
+        if template.startswith(_NUMPY_PREFIX) and any(t.startswith(_NUMPY_PREFIX) for t in templates.values()):
+            break  # one numpy link per chain
         chain.append(nxt)
-        templates.append(template)
+        templates[nxt.index] = template
         nxt = only_reader(nxt.outputs[0])
+    linear = list(chain)
+    pending = list(chain) if feeder is not None else []
+    while pending:
+        reader = pending.pop()
+        for name in reader.inputs:
+            source = feeder(name)
+            if source is None or source.index in templates or only_reader(name) is not reader:
+                continue
+            template = link(source, constant)
+            if template is not None:
+                chain.append(source)
+                templates[source.index] = template
+                pending.append(source)
+    fused = _chain_unit(sorted(chain, key=lambda s: s.index), templates)  # the plan's order is topological
+    if fused is None and len(chain) > len(linear):  # the feeders brought a second numpy link, or one
+        fused = _chain_unit(linear, templates)      # computed from an outside value
+    return fused
+
+
+def _chain_unit(chain, templates):
+    """(chain, unit) for links in topological order, or None when they are fewer than two, a numpy
+    link is not computed from another link or there are two, or an input is omitted."""
     if len(chain) < 2:
         return None
     inside = {s.outputs[0] for s in chain[:-1]}
+    numpy_links = [s for s in chain if templates[s.index].startswith(_NUMPY_PREFIX)]
+    if len(numpy_links) > 1 or any(s.inputs[0] not in inside for s in numpy_links):
+        return None
     outside = list(dict.fromkeys(n for s in chain for n in s.inputs if n not in inside))
     if "" in outside:  # an omitted input: the kernels decide what it means
         return None
-    fused = FusedElementwise(chain, templates, outside)
+    fused = FusedElementwise(chain, [templates[s.index] for s in chain], outside)
     return chain, (chain[0], fused.run, tuple(outside), chain[-1].outputs[:1])
 
 
@@ -176,8 +216,44 @@ _COMPILED: dict[str, object] = {}  # generated source -> compiled loop, shared b
 
 
 def _compile(templates, operands, kinds):
-    """The numba loop of one chain for one tuple of input kinds."""
-    source = _source(templates, operands, kinds)
+    """`kernel(out, *args)` of one chain for one tuple of input kinds: one numba loop, or for a
+    chain with a numpy link two loops around that ufunc (`_segments`)."""
+    last = len(templates) - 1
+    split = next((j for j, t in enumerate(templates) if t.startswith(_NUMPY_PREFIX)), None)
+    if split is None:
+        return _loop(_source(templates, operands, kinds, range(len(templates)), last))
+    ufunc = getattr(np, templates[split][len(_NUMPY_PREFIX):])
+    before = _ancestors(operands, split)
+    feeding = int(operands[split][0][1:])  # the link whose value the ufunc takes
+    first = _loop(_source(templates, operands, kinds, before, feeding))
+    if split == last:
+        def kernel(out, *args):
+            first(out, *args)
+            ufunc(out, out=out)
+        return kernel
+    rest = [j for j in range(len(templates)) if j not in before and j != split]
+    second = _loop(_source(templates, operands, kinds, rest, last, preloaded=split))
+
+    def kernel(out, *args):
+        buffer = np.empty_like(out)
+        first(buffer, *args)
+        ufunc(buffer, out=buffer)  # the unfused kernel's call; broadcasting only repeats values
+        second(out, *args, buffer)
+    return kernel
+
+
+def _ancestors(operands, j: int) -> list[int]:
+    """The links whose values link j needs (directly or not), in order."""
+    needed, pending = set(), [j]
+    while pending:
+        for name in operands[pending.pop()]:
+            if name.startswith("t") and int(name[1:]) not in needed:
+                needed.add(int(name[1:]))
+                pending.append(int(name[1:]))
+    return sorted(needed)
+
+
+def _loop(source: str):
     kernel = _COMPILED.get(source)
     if kernel is None:
         kernel = _COMPILED[source] = _load(source)
@@ -234,33 +310,37 @@ def _holds(path: str, text: str) -> bool:
         return False
 
 
-def _source(templates, operands, kinds) -> str:
-    """The loop's source. A chain with Erf computes each row with erf_candidate, which leaves NaN
-    where the fast polynomial cannot decide the rounding; NaN goes through every link, so the row's
-    NaN results are then recomputed, one by one, with the exact erf_float32 (genuine NaNs too)."""
-    args = ", ".join(f"a{k}" for k in range(len(kinds)))
+def _source(templates, operands, kinds, compute, store: int, preloaded: int | None = None) -> str:
+    """The loop's source: links `compute` (in order) per element, link `store`'s value written to
+    out; with `preloaded`, that link's value is read from a last argument `p` (a numpy link's
+    result). A chain with Erf computes each row with erf_candidate, which leaves NaN where the fast
+    polynomial cannot decide the rounding; NaN goes through every link, so the row's NaN results
+    are then recomputed, one by one, with the exact erf_float32 (genuine NaNs too)."""
+    args = ", ".join([f"a{k}" for k in range(len(kinds))] + (["p"] if preloaded is not None else []))
     lines = [f"def chain(out, {args}):", "    rows, cols = out.shape"]
     lines += [f"    s{k} = a{k}[0]" for k, kind in enumerate(kinds) if kind == "S"]
     lines += ["    for r in range(rows):"]
-    with_erf = any("ERF" in t for t in templates)
-    if not with_erf:
-        lines += ["        for c in range(cols):", *_element(templates, operands, kinds, "erf_float32", 12)]
+    element = (templates, operands, kinds, compute, store, preloaded)
+    if not any("ERF" in templates[j] for j in compute):
+        lines += ["        for c in range(cols):", *_element(*element, "erf_float32", 12)]
         return "\n".join(lines) + "\n"
     lines += ["        unsure = 0", "        for c in range(cols):",
-              *_element(templates, operands, kinds, "erf_candidate", 12),
-              f"            unsure += 0 if t{len(templates) - 1} == t{len(templates) - 1} else 1",
+              *_element(*element, "erf_candidate", 12),
+              f"            unsure += 0 if t{store} == t{store} else 1",
               "        if unsure:", "            for c in range(cols):", "                if out[r, c] != out[r, c]:",
-              *_element(templates, operands, kinds, "erf_float32", 20)]
+              *_element(*element, "erf_float32", 20)]
     return "\n".join(lines) + "\n"
 
 
-def _element(templates, operands, kinds, erf: str, indent: int) -> list[str]:
-    """Lines computing out[r, c] through the chain."""
+def _element(templates, operands, kinds, compute, store, preloaded, erf: str, indent: int) -> list[str]:
+    """Lines computing out[r, c]: the inputs' values, the links of `compute`, the store."""
     pad = " " * indent
     loads = {"F": "a{k}[r, c]", "V": "a{k}[c]", "S": "s{k}"}
     lines = [f"{pad}a{k}v = {loads[kind].format(k=k)}" for k, kind in enumerate(kinds)]
-    for j, (template, names) in enumerate(zip(templates, operands)):
-        values = [n + "v" if n.startswith("a") else n for n in names]
-        lines.append(f"{pad}t{j} = np.float32({template.replace('ERF', erf).format(*values)})")
-    lines.append(f"{pad}out[r, c] = t{len(templates) - 1}")
+    if preloaded is not None:
+        lines.append(f"{pad}t{preloaded} = p[r, c]")
+    for j in compute:
+        values = [n + "v" if n.startswith("a") else n for n in operands[j]]
+        lines.append(f"{pad}t{j} = np.float32({templates[j].replace('ERF', erf).format(*values)})")
+    lines.append(f"{pad}out[r, c] = t{store}")
     return lines

@@ -238,6 +238,20 @@ def _fuse(plan, steps, precomputed: dict):
 
     producer = {name: step.index for step in steps for name in step.outputs if name}
     shape_derived = shape_derived_names(steps, constant)  # memoized later (plan_shape_memo), not fused
+    by_index = {step.index: step for step in steps}
+
+    def feeder_after(start):
+        """The producer of a name, if it comes after `start` (not yet emitted), is not fused yet and
+        computes more than shapes and constants: a step an elementwise chain from `start` may take."""
+        def feeder(name: str):
+            index = producer.get(name)
+            if index is None or index <= start.index or index in absorbed:
+                return None
+            source = by_index[index]
+            if source.is_fallback or all(n in shape_derived or constant(n) is not None for n in source.inputs):
+                return None
+            return source
+        return feeder
     units, fused, absorbed = [], {}, set()
     deferred: dict[int, tuple] = {}  # fused units that read a residual: emitted at their Add's place
     for step in steps:
@@ -289,7 +303,7 @@ def _fuse(plan, steps, precomputed: dict):
         elif single and (source := _channel_source(step, constant)) is not None:
             found = _channel_chain(step, source, constant, only_reader)
         if found is None and single and not all(n in shape_derived or constant(n) is not None for n in step.inputs):
-            chained = elementwise_chain(step, constant, only_reader)
+            chained = elementwise_chain(step, constant, only_reader, feeder_after(step))
             if chained is not None:  # run where its last link was: later links may read later values
                 found = (chained[0], chained[1], chained[0][-1])
         if found is not None:
