@@ -230,12 +230,23 @@ _replace_nan = None  # kernels/softmax_rows.replace_nan, imported on first use
 def softmax_nan_to(softmax, is_nan, where, value: np.ndarray):
     """Softmax whose NaNs a Where(IsNaN(s), value, s) replaces (TorchScript's export of
     scaled_dot_product_attention after a fully masked row): the constant written over the NaNs of
-    the Softmax's fresh output in one pass (kernels/softmax_rows.replace_nan) instead of an IsNaN
-    and a Where over the scores. Bitwise the unfused result; any other dtype or a value that is not a
-    single number runs the three kernels."""
+    the Softmax's fresh output in one pass (kernels/softmax_rows.replace_nan), or for a float32
+    softmax along the last axis in the pass that divides by the row sums, instead of an IsNaN and a
+    Where over the scores. Bitwise the unfused result; any other dtype, a value that is not a single
+    number or one of higher rank than the scores (Where would broadcast them up) runs the three
+    kernels."""
+    from refruntime.ops import op_softmax
+    from refruntime.ops.op_softmax import Softmax_13
+
+    single = value.dtype == np.float32 and value.size == 1
+    fill = value.reshape(-1)[0] if single else None
+
     def run(x):
+        if (single and type(softmax) is Softmax_13 and type(x) is np.ndarray and value.ndim <= x.ndim
+                and softmax.rows_case(x)):
+            return (op_softmax.float32_rows(x, fill),)  # one pass divides and replaces
         (s,) = softmax.run(x)
-        if type(s) is np.ndarray and s.dtype == np.float32 and value.dtype == np.float32 and value.size == 1:
+        if type(s) is np.ndarray and s.dtype == np.float32 and single and value.ndim <= s.ndim:
             global _replace_nan
             if _replace_nan is None:
                 from refruntime.kernels.softmax_rows import replace_nan as _replace_nan

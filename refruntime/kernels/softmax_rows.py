@@ -47,6 +47,18 @@ def divide_by_row_sum(e, y):
 
 
 @numba.njit(cache=True)
+def divide_by_row_sum_nan_to(e, y, value):
+    """divide_by_row_sum, then `value` where the quotient is NaN (fused_ops.softmax_nan_to: the
+    Where(IsNaN(s), value, s) exports put after an attention Softmax), in the same pass."""
+    rows, n = e.shape
+    for r in range(rows):
+        inverse = 1.0 / float64_sum(e[r])
+        for c in range(n):
+            q = np.float32(np.float64(e[r, c]) * inverse)
+            y[r, c] = value if math.isnan(q) else q
+
+
+@numba.njit(cache=True)
 def replace_nan(y, value):
     """y[i] = value where y[i] is NaN, in place, for a flat float32 y: the Where(IsNaN(s), value, s)
     that exports put after an attention Softmax, as one pass (fused_ops.softmax_nan_to)."""

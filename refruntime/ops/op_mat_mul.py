@@ -6,6 +6,8 @@ GEMM of (prod(...) * M, K) x (K, N), not numpy's loop of small GEMMs, and goes t
 kernels/blas.matmul, which keeps small products on one BLAS thread (waking OpenBLAS's second
 thread costs more than a small product, and far more on a loaded machine).
 """
+import math
+
 import numpy as np
 
 from refruntime.kernels.blas import matmul
@@ -17,16 +19,22 @@ _FLOAT32 = np.dtype(np.float32)
 
 class MatMul(OpRun):
     _checked: tuple = ()  # the last (a.shape, b.shape) that passed the checks
+    _flops = 0  # 2*M*N*K times the broadcast batch of those shapes
 
     def _run(self, a, b):
         shapes = (a.shape, b.shape)
         if shapes == self._checked:
             batch = self._batch
-            if a.dtype is _FLOAT32 and b.dtype is _FLOAT32 and b.ndim == 2 and a.ndim >= 2:
-                return (_rows_matmul(a, b),)  # the projection case, checks already passed
+            if a.dtype is _FLOAT32 and b.dtype is _FLOAT32 and a.ndim >= 2:
+                if b.ndim == 2:
+                    return (_rows_matmul(a, b),)  # the projection case, checks already passed
+                if b.ndim > 2:  # attention's batched products
+                    return (np.asarray(matmul(a, b, flops=self._flops)),)
         else:
             batch = self._check(a, b)
             self._checked, self._batch = shapes, batch
+            self._flops = 2 * math.prod(batch) * a.shape[-1] * (a.shape[-2] if a.ndim > 1 else 1) * (
+                b.shape[-1] if b.ndim > 1 else 1)
         if a.dtype.kind in "iub":
             return (np.asarray(np.matmul(a, b)),)
         out_dtype = a.dtype

@@ -42,7 +42,7 @@ class _AxisFunction(OpRun):
 class _Softmax(_AxisFunction):
     def _along(self, x, axis):
         if x.dtype == np.float32 and axis == x.ndim - 1 and x.shape[-1] and x.flags.c_contiguous:
-            return _float32_rows(x)
+            return float32_rows(x)
         e = np.exp(x - x.max(axis=axis, keepdims=True))  # the body's Sub and Exp, in x's dtype
         y = e / e.sum(axis=axis, keepdims=True, dtype=np.float64)  # float32: a float64 sum, as the rows
         return y if y.dtype == x.dtype else y.astype(x.dtype)
@@ -57,18 +57,24 @@ class Softmax(_Softmax):
 
 class Softmax_13(_Softmax):
     def _run(self, x, axis=-1):
-        if (x.dtype is _FLOAT32 and (axis == -1 or axis == x.ndim - 1) and x.ndim and x.shape[-1]
-                and x.flags.c_contiguous):  # attention scores: straight to the rows kernel
-            return (_float32_rows(x),)
+        if self.rows_case(x):  # attention scores: straight to the rows kernel
+            return (float32_rows(x),)
         return (self._apply(x, axis),)
+
+    def rows_case(self, x) -> bool:
+        """Whether x is a C-contiguous float32 array this node normalizes along its last axis."""
+        axis = self.attributes.get("axis", -1)
+        return (x.dtype is _FLOAT32 and (axis == -1 or axis == x.ndim - 1) and x.ndim > 0 and x.shape[-1] > 0
+                and x.flags.c_contiguous)
 
 
 _FLOAT32 = np.dtype(np.float32)
 _rows_kernels = None  # kernels/softmax_rows, imported on first use (it imports numba)
 
 
-def _float32_rows(x):
-    """Softmax along the last axis of a C-contiguous float32 array (kernels/softmax_rows.py)."""
+def float32_rows(x, nan_to=None):
+    """Softmax along the last axis of a C-contiguous float32 array (kernels/softmax_rows.py); with
+    `nan_to` (a float32), NaN results replaced by it in the division's pass."""
     global _rows_kernels
     kernels = _rows_kernels
     if kernels is None:
@@ -79,5 +85,8 @@ def _float32_rows(x):
     rows = y.reshape(-1, x.shape[-1])
     kernels.subtract_row_max(x.reshape(-1, x.shape[-1]), rows)
     np.exp(rows, out=rows)
-    kernels.divide_by_row_sum(rows, rows)
+    if nan_to is None:
+        kernels.divide_by_row_sum(rows, rows)
+    else:
+        kernels.divide_by_row_sum_nan_to(rows, rows, nan_to)
     return y

@@ -604,3 +604,50 @@ def test_elementwise_regions_with_tanh_are_bitwise_the_unfused_kernels(case):
     expected = {"tanh_last": [3], "erf_and_tanh": [6], "feeder_tanh_of_input": [3], "two_tanh": [3],
                 "vector": [4]}[case]
     assert sorted(d.count("->") + 1 for d in fused) == sorted(expected), fused
+
+
+@pytest.mark.parametrize("value_shape, axis", [((1, 1, 1, 1), -1), ((), 1), ((1,), -1)])
+def test_softmax_nan_guard_keeps_where_broadcasting_and_other_axes(value_shape, axis):
+    """A fill value of higher rank than the scores makes Where's output bigger, and a softmax over
+    another axis than the last takes the general kernel: both give the three kernels' result."""
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], axis=axis), helper.make_node("IsNaN", ["s"], ["nan"]),
+             helper.make_node("Where", ["nan", "c", "s"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.full(value_shape, -3.0, np.float32), "c")])
+    session = Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    x = np.random.default_rng(4).standard_normal((2, 3, 8)).astype(np.float32)
+    x[0, 1] = -np.inf
+    x[1, :, 2] = -np.inf
+    fast, plain = session.run({"x": x})["y"], session.run({"x": x}, profile=True)["y"]
+    assert fast.shape == plain.shape == np.broadcast_shapes(value_shape, x.shape)
+    np.testing.assert_array_equal(fast, plain)
+    assert (fast == np.float32(-3.0)).any()
+
+
+def test_float32_binary_ops_split_and_batched_matmul_repeat_calls():
+    """The float32 short paths: Add/Sub/Mul/Div of two 0-d values still give 0-d arrays; a Split by a
+    constant sizes input reuses its slices for the same shape and checks a new one; a batched
+    MatMul of checked shapes: each against numpy's float32 or float64 results, over new shapes."""
+    mk = helper.make_node
+    nodes = [mk("Add", ["p", "q"], ["s0"]), mk("Sub", ["s0", "q"], ["s1"]), mk("Mul", ["s1", "q"], ["s2"]),
+             mk("Div", ["s2", "q"], ["scalar"]),
+             mk("Split", ["x", "sizes"], ["x0", "x1", "x2"], axis=-1),
+             mk("MatMul", ["x0", "x1"], ["attn"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("p", "q", "x")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("scalar", "x2", "attn")],
+        [numpy_helper.from_array(np.array([4, 4, 3]), "sizes")])
+    session = Session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    rng = np.random.default_rng(6)
+    p, q = np.array(1.5, np.float32), np.array(0.3, np.float32)
+    for lead in ((2, 3), (2, 3), (2, 3), (1, 5), (2, 3)):
+        x = rng.standard_normal((*lead, 4, 11)).astype(np.float32)
+        out = session.run({"p": p, "q": q, "x": x})
+        assert type(out["scalar"]) is np.ndarray and out["scalar"].shape == ()
+        assert out["scalar"] == ((p + q - q) * q) / q
+        np.testing.assert_array_equal(out["x2"], x[..., 8:])
+        exact = x[..., :4].astype(np.float64) @ x[..., 4:8].astype(np.float64)
+        np.testing.assert_allclose(out["attn"], exact, rtol=1e-5, atol=1e-5)
+    with pytest.raises(KernelError, match="split sizes"):
+        session.run({"p": p, "q": q, "x": np.ones((2, 3, 4, 12), np.float32)})
