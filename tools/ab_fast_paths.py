@@ -18,6 +18,13 @@
   product below SMALL_FLOPS, on BERT-tiny and GPT-2-tiny (also worth running with
   OPENBLAS_THREAD_TIMEOUT=4, as tools/bench_runtime.py sets it).
 - softmax: the float32 rows kernel (kernels/softmax_rows.py) against the numpy route, same models.
+- blas-blocks: kernels/blas.py's column blocks under OpenBLAS's small-kernel limit against one call
+  (outputs may differ in the last bits: the small kernel sums K in one sequence), same models; on a
+  core without the small kernels (not SkylakeX-family) both sides are one call.
+- reshape-gemm: Reshape -> Gemm -> Reshape as one step (fused_ops.reshaped_gemm), same models
+  (BERT's projections are MatMuls: A and B are the same program there).
+- tanh-chains: elementwise chains with the links that feed them and a Tanh between two loops
+  against linear chains that a Tanh ends (GPT-2's GELU), same models.
 - erf: the float32 erf loop against commit 5ae6a5a's (needs the git history), per element.
 Timing as tools/bench_runtime.py: rounds of alternating ~0.1 s blocks of calls, medians; outputs of
 A and B must be bitwise equal (the tool stops otherwise), but for layernorm, whose float64 row
@@ -257,8 +264,52 @@ def erf(folder: str, rounds: int) -> None:
               f"A/B {ns['A'] / ns['B']:.2f}x (per element)")
 
 
+def blas_blocks(folder: str, rounds: int) -> None:
+    from refruntime.kernels import blas
+
+    blas._api()  # reads the core's name, which `off` then hides
+    off, on = _switch(blas, "_CORE", "")
+    for label, path, feeds in _transformers(folder):
+        _ab(f"BLAS column blocks ({blas._CORE or 'no OpenBLAS core'}): {label}", path, feeds, off, on, rounds,
+            exact=False)
+    on()
+
+
+def reshape_gemm(folder: str, rounds: int) -> None:
+    from refruntime import plan_fusion
+
+    off, on = _switch(plan_fusion, "_reshaped_gemm", lambda *args: None)
+    for label, path, feeds in _transformers(folder):
+        _ab(f"Reshape -> Gemm -> Reshape as one step: {label}", path, feeds, off, on, rounds,
+            lambda session: f"({len(session.plan.program.steps)} steps)")
+    on()
+
+
+def tanh_chains(folder: str, rounds: int) -> None:
+    from refruntime import fused_elementwise, plan_fusion
+
+    chain = plan_fusion.elementwise_chain
+    linear = _switch(plan_fusion, "elementwise_chain",
+                     lambda step, constant, only_reader, feeder=None: chain(step, constant, only_reader))
+    no_tanh = _switch(fused_elementwise, "_NUMPY", {})
+
+    def off():
+        linear[0]()
+        no_tanh[0]()
+
+    def on():
+        linear[1]()
+        no_tanh[1]()
+
+    for label, path, feeds in _transformers(folder):
+        _ab(f"chains with feeders and Tanh: {label}", path, feeds, off, on, rounds,
+            lambda session: f"({len(session.plan.program.steps)} steps)")
+    on()
+
+
 EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize, "fusion": fusion,
-               "guards": guards, "blas-threads": blas_threads, "softmax": softmax, "erf": erf}
+               "guards": guards, "blas-threads": blas_threads, "softmax": softmax, "erf": erf,
+               "blas-blocks": blas_blocks, "reshape-gemm": reshape_gemm, "tanh-chains": tanh_chains}
 
 
 def main() -> None:
