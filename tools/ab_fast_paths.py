@@ -182,14 +182,22 @@ def _glue_and_transformers(folder: str):
     yield from _transformers(folder)
 
 
+def _step_count(session) -> str:
+    return f"({len(session.plan.program.steps)} steps)"
+
+
+def _ab_each(title: str, models, off, on, rounds: int, **options) -> None:
+    """_ab on every (label, path, feeds) of `models`, then the fast path back on."""
+    for label, path, feeds in models:
+        _ab(f"{title}: {label}", path, feeds, off, on, rounds, **options)
+    on()
+
+
 def fusion(folder: str, rounds: int) -> None:
     from refruntime import plan_fusion
 
     off, on = _switch(plan_fusion, "elementwise_chain", lambda *args: None)
-    for label, path, feeds in _glue_and_transformers(folder):
-        _ab(f"elementwise chains: {label}", path, feeds, off, on, rounds,
-            lambda session: f"({len(session.plan.program.steps)} steps)")
-    on()
+    _ab_each("elementwise chains", _glue_and_transformers(folder), off, on, rounds, note=_step_count)
 
 
 def guards(folder: str, rounds: int) -> None:
@@ -269,20 +277,15 @@ def blas_blocks(folder: str, rounds: int) -> None:
 
     blas._api()  # reads the core's name, which `off` then hides
     off, on = _switch(blas, "_CORE", "")
-    for label, path, feeds in _transformers(folder):
-        _ab(f"BLAS column blocks ({blas._CORE or 'no OpenBLAS core'}): {label}", path, feeds, off, on, rounds,
-            exact=False)
-    on()
+    _ab_each(f"BLAS column blocks ({blas._CORE or 'no OpenBLAS core'})", _transformers(folder), off, on, rounds,
+             exact=False)
 
 
 def reshape_gemm(folder: str, rounds: int) -> None:
     from refruntime import plan_fusion
 
     off, on = _switch(plan_fusion, "_reshaped_gemm", lambda *args: None)
-    for label, path, feeds in _transformers(folder):
-        _ab(f"Reshape -> Gemm -> Reshape as one step: {label}", path, feeds, off, on, rounds,
-            lambda session: f"({len(session.plan.program.steps)} steps)")
-    on()
+    _ab_each("Reshape -> Gemm -> Reshape as one step", _transformers(folder), off, on, rounds, note=_step_count)
 
 
 def tanh_chains(folder: str, rounds: int) -> None:
@@ -301,10 +304,7 @@ def tanh_chains(folder: str, rounds: int) -> None:
         linear[1]()
         no_tanh[1]()
 
-    for label, path, feeds in _transformers(folder):
-        _ab(f"chains with feeders and Tanh: {label}", path, feeds, off, on, rounds,
-            lambda session: f"({len(session.plan.program.steps)} steps)")
-    on()
+    _ab_each("chains with feeders and Tanh", _transformers(folder), off, on, rounds, note=_step_count)
 
 
 EXPERIMENTS = {"shape-memo": shape_memo, "layernorm": layernorm, "quantize": quantize, "fusion": fusion,
