@@ -101,7 +101,7 @@ class ChannelChain:
                 continue
             axis_ok = (len(value.shape) + 1 == x.ndim and value.shape[0] == channels) or (
                 len(value.shape) == x.ndim and value.shape[1] == channels)
-            if value.dtype != x.dtype or not axis_ok:
+            if value.dtype != x.dtype or not axis_ok or value.size != channels:  # (N, 1, 1) is not per channel
                 result = None
                 break
             (scales if kind == _MUL else shifts)[k] = value.reshape(channels)

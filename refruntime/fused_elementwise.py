@@ -11,8 +11,9 @@ serves later processes (~0.4 s to compile a chain, ~10 ms to load it). Measured 
 1.02x on the benchmark's Glue200 (200 -> 160 steps: on (1, 8, 4, 4) tensors a fused call costs
 about what the three numpy calls it replaces cost).
 
-Bitwise the unfused kernels: float32 +, -, *, / and sqrt computed in float32 (numba without
-fast-math, numpy's error model, so x / 0 is inf as in numpy); Pow by a constant 2 or 3 as the
+Bitwise the unfused kernels (NaN payloads and signs aside, which IEEE leaves open; checked on
+random graphs by tests/refruntime/test_fusion_differential.py): float32 +, -, *, / and sqrt
+computed in float32 (numba without fast-math, numpy's error model, so x / 0 is inf as in numpy); Pow by a constant 2 or 3 as the
 float64 product rounded once (op_elementwise_binary._small_power); Erf as kernels/erf.py's
 erf_candidate, with erf_float32 for what it leaves undecided (see `_source`). Broadcasting
 replicates values, so computing a chain over the output's shape gives each element the value the

@@ -68,6 +68,8 @@ def valid_range(offset, stride, size, count):
 @numba.njit(cache=True, inline="always")
 def clamp(v, lo, hi):
     """v limited to [lo, hi], NaN kept (a Relu/Clip in a fused epilogue; lo = -inf and hi = inf
-    change nothing). Selects, not branches: random data would mispredict."""
-    v = lo if v < lo else v  # noqa: FURB136 - max() would not keep NaN
-    return hi if v > hi else v  # noqa: FURB136
+    change nothing), as the Relu and Clip kernels' np.maximum(v, lo) and np.minimum(v, hi) give it:
+    a tie returns the bound, so Relu(-0.0) is +0.0 (with `<` the fused steps kept -0.0 where the
+    kernels give +0.0). Selects, not branches: random data would mispredict."""
+    v = lo if v <= lo else v  # noqa: FURB136 - max() would not keep NaN
+    return hi if v >= hi else v  # noqa: FURB136
