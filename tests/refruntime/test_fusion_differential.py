@@ -105,3 +105,36 @@ def test_channel_chain_refuses_a_constant_along_the_batch_axis():
     x = np.array([[[1.0]], [[-2.0]], [[4.0]]], np.float32)
     np.testing.assert_array_equal(session.run({"x": x})["y"], np.maximum(x * np.array([2, -3, 0.5], np.float32)
                                                                         .reshape(3, 1, 1), 0))
+
+
+def test_numba_cache_is_purged_when_a_kernel_module_changes(tmp_path):
+    """refruntime/kernels/__init__.py: numba keys a cached loop by its own file only, so a changed
+    helper another loop inlines left stale machine code; the package deletes its cached numba files
+    (and the generated chains') whenever one of its modules changed, and only then."""
+    from refruntime.kernels import purge_stale_numba_cache
+
+    folder, cache = tmp_path / "kernels", tmp_path / "cache"
+    (folder / "__pycache__").mkdir(parents=True)
+    (cache / "fused" / "__pycache__").mkdir(parents=True)
+    helper_module = folder / "jit.py"
+    helper_module.write_text("def clamp(): pass\n")
+
+    def cached_files():
+        files = [folder / "__pycache__" / "channel.f-1.py311.nbi", folder / "__pycache__" / "channel.f-1.py311.1.nbc",
+                 cache / "fused" / "__pycache__" / "chain_x.chain-3.py311.nbi"]
+        for f in files:
+            f.write_bytes(b"old machine code")
+        (folder / "__pycache__" / "jit.cpython-311.pyc").write_bytes(b"bytecode")
+        return files
+
+    files = cached_files()
+    assert purge_stale_numba_cache(str(folder), str(cache))  # first look: nothing recorded
+    assert not any(f.exists() for f in files) and (folder / "__pycache__" / "jit.cpython-311.pyc").exists()
+    files = cached_files()
+    assert not purge_stale_numba_cache(str(folder), str(cache))  # unchanged sources: kept
+    assert all(f.exists() for f in files)
+    assert not purge_stale_numba_cache(str(folder), str(tmp_path / "other cache"))  # another cache folder:
+    assert all(f.exists() for f in files)                                            # this copy's stay
+    helper_module.write_text("def clamp(): return 1\n")  # the helper changed
+    assert purge_stale_numba_cache(str(folder), str(cache))
+    assert not any(f.exists() for f in files)
