@@ -156,8 +156,9 @@ def matmul_bias(matmul, add, bias: np.ndarray, bias_first: bool):
     fits: list = [None]  # the last product shape the bias was checked against (type and dtype too)
     row_bias = row_vector(bias)
     # A float32 projection ((..., M, K) @ a constant (K, N), a row bias): after one call through the
-    # kernels, calls with the same A shape and the same B array skip their checks, as MatMul's own
-    # once-per-shape checks do. (A shape, B, rows shape (M', K), flops, output shape)
+    # kernels, calls with the same A shape and the same read-only B array (an initializer, whose shape
+    # cannot change) skip their checks, as MatMul's own once-per-shape checks do.
+    # (A shape, B, rows shape (M', K), flops, output shape)
     projection: list = [None]
 
     def run(a, b):
@@ -175,7 +176,8 @@ def matmul_bias(matmul, add, bias: np.ndarray, bias_first: bool):
             fits[0] = y.shape
             add_bias(y, bias, row_bias)
             if (row_bias is not None and a.dtype is _FLOAT32 and b.dtype is _FLOAT32 and a.ndim >= 2
-                    and b.ndim == 2 and y.shape[-1] == row_bias.size and row_bias.size and a.size):
+                    and b.ndim == 2 and not b.flags.writeable and y.shape[-1] == row_bias.size
+                    and row_bias.size and a.size):
                 rows = (a.size // a.shape[-1], a.shape[-1])
                 projection[0] = (a.shape, b, rows, 2 * rows[0] * b.size, y.shape)
             return (y,)

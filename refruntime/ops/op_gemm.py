@@ -16,7 +16,7 @@ _FLOAT32 = np.dtype(np.float32)
 class Gemm(OpRun):
     _checked: tuple = ()  # the (A, B, C) shapes of the last call whose checks passed
     #: (A shape, B, C, row bias, flops) of the last plain float32 call (A @ B + a row C, alpha = beta = 1,
-    #: no transposes): the same shapes with the same B and C arrays (constants) skip the checks
+    #: no transposes, read-only B and C): the same A shape with the same B and C arrays skips the checks
     _plain: tuple = ()
 
     def _run(self, a, b, c=None, alpha=1.0, beta=1.0, transA=0, transB=0, broadcast=0):
@@ -40,7 +40,8 @@ class Gemm(OpRun):
             return (np.ascontiguousarray(y, dtype=a.dtype),)
         dtype = compute_dtype(a.dtype)
         if (dtype is _FLOAT32 and a.dtype is _FLOAT32 and b.dtype is _FLOAT32 and not transA and not transB
-                and alpha == 1.0 and beta == 1.0 and c is not None and a.size and b.size):
+                and alpha == 1.0 and beta == 1.0 and c is not None and a.size and b.size
+                and not b.flags.writeable and not c.flags.writeable):  # initializers: shapes cannot change
             row = row_vector(c)
             if row is not None and row.size == b.shape[1]:
                 self._plain = (a.shape, b, c, row, 2 * a.shape[0] * b.size)

@@ -37,15 +37,14 @@ class LayerNormalization_17(OpRun):
         self._stats = len(self.node.output) > 1 and any(self.node.output[1:])
 
     _fast: tuple = ()  # (x.shape, scale, b, ax, rows, cols) of the last float32 fast-path call
-    #: for that call, when Scale and B are read-only (constants): (Scale flat, B flat (Scale without
-    #: B), float32 epsilon, Mean and InvStdDev buffers the loop writes when the node does not output
-    #: them (never returned, so reused))
+    #: for that call: (Scale flat, B flat (Scale without B), float32 epsilon, Mean and InvStdDev
+    #: buffers the loop writes when the node does not output them (never returned, so reused))
     _arguments: tuple = ()
 
     def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1):
         fast = self._fast
         if fast and x.shape == fast[0] and x.dtype is _FLOAT32 and scale is fast[1] and b is fast[2]:
-            if self._stats or not self._arguments:  # the same Scale and B arrays
+            if self._stats:  # the same read-only Scale and B arrays
                 return self._float32_rows(x, scale, b, epsilon, *fast[3:])
             scale_flat, bias_flat, epsilon32, mean, inv_std = self._arguments
             y = np.empty(x.shape, np.float32)
@@ -59,11 +58,13 @@ class LayerNormalization_17(OpRun):
         rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
         if x.dtype == np.float32 and dtype == np.float32 and rows and cols and _per_column(scale, b, cols):
             result = self._float32_rows(x, scale, b, epsilon, ax, rows, cols)
-            self._fast = (x.shape, scale, b, ax, rows, cols)  # Scale and B by identity: constants
-            flat = scale.reshape(cols)
-            constant = not scale.flags.writeable and (b is None or not b.flags.writeable)  # flats may be copies
-            self._arguments = (flat, flat if b is None else b.reshape(cols), _float32_of(epsilon),
-                               np.empty(rows, np.float32), np.empty(rows, np.float32)) if constant else ()
+            if not scale.flags.writeable and (b is None or not b.flags.writeable):
+                # Scale and B known by identity: read-only arrays (initializers), whose shapes and
+                # values cannot change; a fed Scale is checked on every call
+                self._fast = (x.shape, scale, b, ax, rows, cols)
+                flat = scale.reshape(cols)
+                self._arguments = (flat, flat if b is None else b.reshape(cols), _float32_of(epsilon),
+                                   np.empty(rows, np.float32), np.empty(rows, np.float32))
             return result
         work = np.ascontiguousarray(as_compute(x, dtype)).reshape(rows, cols)
         y, mean, inv_std = standardize_rows(work, epsilon)
