@@ -70,6 +70,9 @@ _CORE = ""  # openblas_get_corename(), lower case; "" when unknown
 #: (shapes, strides, dtypes of a and b) -> [calls so far, best seconds on one thread, best on OpenBLAS's count];
 #: None where the probe found the two ways giving different bits
 _CHOICES: dict[tuple, list | None] = {}
+#: (shapes, strides, dtypes of a and b, out's rank, core) -> the column blocks (slices) of a product below
+#: TRIAL_FLOPS, or None for one call on one thread
+_BLOCKS: dict[tuple, tuple | None] = {}
 
 
 def _api():
@@ -109,8 +112,14 @@ def matmul(a, b, out=None, flops: int | None = None):
     if mnk <= OPENBLAS_ONE_THREAD_MNK or flops >= SMALL_FLOPS or not _api():
         return np.matmul(a, b, out=out)
     if flops < TRIAL_FLOPS:
-        width = column_block(a, b, out)
-        return _column_blocks(a, b, out, width) if width else _one_thread(a, b, out)
+        if mnk <= SMALL_KERNEL_MNK and _small_kernel_core(a, b):
+            return np.matmul(a, b, out=out)  # the small kernel runs on one thread whatever the count
+        key = (a.shape, b.shape, a.strides, b.strides, a.dtype, b.dtype, out is None or out.ndim, _CORE)
+        blocks = _BLOCKS.get(key, False)
+        if blocks is False:
+            width = column_block(a, b, out)
+            blocks = _BLOCKS[key] = tuple(slice(j, j + width) for j in range(0, b.shape[-1], width)) if width else None
+        return _column_blocks(a, b, out, blocks) if blocks else _one_thread(a, b, out)
     key = (a.shape, b.shape, a.strides, b.strides, a.dtype, b.dtype)
     choice = _CHOICES.get(key, False)
     if choice is False:
@@ -131,15 +140,23 @@ def matmul(a, b, out=None, flops: int | None = None):
     return y
 
 
+def _small_kernel_core(a, b) -> bool:
+    """Whether OpenBLAS's small-matrix kernel serves float32 a @ b of M*N*K <= SMALL_KERNEL_MNK on
+    this core: a SkylakeX-family core and a row-major B (a transposed B is its TN kernel, permitted
+    for tiny outputs only). It ignores the thread count: same bits, same time (16x128x384: 14.8 us
+    on one thread and on two; switching to one costs ~1.1 us of ctypes calls)."""
+    return (_CORE in SMALL_KERNEL_CORES and a.dtype is _FLOAT32 and b.dtype is _FLOAT32
+            and b.strides[-1] == 4)
+
+
 def column_block(a, b, out=None) -> int:
     """Columns of B per call when a float32 product is faster in column blocks (see the module's
     docstring), else 0. Only row-major operands qualify: a transposed B takes OpenBLAS's TN small
     kernel, which it permits for tiny outputs only."""
     m, k = a.shape[-2], a.shape[-1]
     if (m * k * b.shape[-1] <= SMALL_KERNEL_MNK or m < 2 or m * k * MIN_BLOCK > SMALL_KERNEL_MNK
-            or a.ndim != 2 or b.ndim != 2 or (out is not None and out.ndim != 2)
-            or a.dtype != _FLOAT32 or b.dtype != _FLOAT32 or a.strides[1] != 4 or b.strides[1] != 4
-            or not _api() or _CORE not in SMALL_KERNEL_CORES):
+            or a.ndim != 2 or b.ndim != 2 or (out is not None and out.ndim != 2) or a.strides[1] != 4
+            or not _api() or not _small_kernel_core(a, b)):
         return 0
     width = MIN_BLOCK
     while m * k * width * 2 <= SMALL_KERNEL_MNK:
@@ -147,14 +164,13 @@ def column_block(a, b, out=None) -> int:
     return width
 
 
-def _column_blocks(a, b, out, width: int):
-    """a @ b as np.matmul calls on blocks of `width` columns of B, written into out's columns. The
+def _column_blocks(a, b, out, blocks: tuple):
+    """a @ b as np.matmul calls on column blocks of B (slices), written into out's columns. The
     small kernel runs on one thread whatever OpenBLAS's count, so no thread switch is needed."""
-    n = b.shape[1]
     if out is None:
-        out = np.empty((a.shape[0], n), _FLOAT32)
-    for start in range(0, n, width):
-        np.matmul(a, b[:, start:start + width], out=out[:, start:start + width])
+        out = np.empty((a.shape[0], b.shape[1]), _FLOAT32)
+    for columns in blocks:
+        np.matmul(a, b[:, columns], out=out[:, columns])
     return out
 
 
