@@ -63,6 +63,8 @@ SMALL_KERNEL_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 SMALL_KERNEL_MNK = 1_000_000
 #: the narrowest column block worth a call of its own (16 columns lost to one call at 16x3072x768)
 MIN_BLOCK = 32
+#: product shapes remembered (blocks, thread trials) before the memos start over
+MAX_SHAPES = 4096
 _FLOAT32 = np.dtype(np.float32)
 _LOCK = threading.Lock()
 _API: tuple | None = None
@@ -117,12 +119,16 @@ def matmul(a, b, out=None, flops: int | None = None):
         key = (a.shape, b.shape, a.strides, b.strides, a.dtype, b.dtype, out is None or out.ndim, _CORE)
         blocks = _BLOCKS.get(key, False)
         if blocks is False:
+            if len(_BLOCKS) >= MAX_SHAPES:  # a server's ever new sequence lengths: start over
+                _BLOCKS.clear()
             width = column_block(a, b, out)
             blocks = _BLOCKS[key] = tuple(slice(j, j + width) for j in range(0, b.shape[-1], width)) if width else None
         return _column_blocks(a, b, out, blocks) if blocks else _one_thread(a, b, out)
     key = (a.shape, b.shape, a.strides, b.strides, a.dtype, b.dtype)
     choice = _CHOICES.get(key, False)
     if choice is False:
+        if len(_CHOICES) >= MAX_SHAPES:
+            _CHOICES.clear()
         choice = _CHOICES[key] = [0, float("inf"), float("inf")] if _same_bits_both_ways(a, b) else None
     if choice is None:
         return np.matmul(a, b, out=out)

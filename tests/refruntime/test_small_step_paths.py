@@ -651,3 +651,16 @@ def test_float32_binary_ops_split_and_batched_matmul_repeat_calls():
         np.testing.assert_allclose(out["attn"], exact, rtol=1e-5, atol=1e-5)
     with pytest.raises(KernelError, match="split sizes"):
         session.run({"p": p, "q": q, "x": np.ones((2, 3, 4, 12), np.float32)})
+
+
+def test_blas_shape_memos_start_over_past_their_bound(monkeypatch):
+    """A server meeting ever new sequence lengths does not grow kernels/blas.py's memos without end."""
+    from refruntime.kernels import blas
+
+    monkeypatch.setattr(blas, "MAX_SHAPES", 2)
+    monkeypatch.setattr(blas, "_BLOCKS", {})
+    rng = np.random.default_rng(2)
+    for rows in (9, 10, 11, 12, 13):
+        a, b = rng.standard_normal((rows, 300), dtype=np.float32), rng.standard_normal((300, 400), dtype=np.float32)
+        np.testing.assert_allclose(blas.matmul(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+        assert len(blas._BLOCKS) <= 2
