@@ -36,36 +36,26 @@ class LayerNormalization_17(OpRun):
         check_stash_type(self)
         self._stats = len(self.node.output) > 1 and any(self.node.output[1:])
 
-    _fast: tuple = ()  # (x.shape, scale, b, ax, rows, cols) of the last float32 fast-path call
-    #: for that call: (Scale flat, B flat (Scale without B), float32 epsilon, Mean and InvStdDev
-    #: buffers the loop writes when the node does not output them (never returned, so reused))
-    _arguments: tuple = ()
+    _fast: tuple = ()  # (x.shape, scale, b, kernel arguments, ax, rows, cols) of the last fast call
 
     def _run(self, x, scale, b=None, axis=-1, epsilon=1e-5, stash_type=1):
         fast = self._fast
         if fast and x.shape == fast[0] and x.dtype is _FLOAT32 and scale is fast[1] and b is fast[2]:
-            if self._stats:  # the same read-only Scale and B arrays
-                return self._float32_rows(x, scale, b, epsilon, *fast[3:])
-            scale_flat, bias_flat, epsilon32, mean, inv_std = self._arguments
-            y = np.empty(x.shape, np.float32)
-            _layer_norm_rows(np.ascontiguousarray(x).reshape(fast[4], fast[5]), scale_flat, bias_flat,
-                             b is not None, epsilon32, y.reshape(fast[4], fast[5]), mean, inv_std)
-            return (y,)
+            return self._float32_rows(x, *fast[3:])  # the same read-only Scale and B arrays
         ax = normalize_axis(self, axis, x.ndim)
         unidirectional(self, "Scale", scale, x.shape)
         unidirectional(self, "B", b, x.shape)
         dtype = stage_one_dtype(x.dtype, stash_type)
         rows, cols = math.prod(x.shape[:ax]), math.prod(x.shape[ax:])
         if x.dtype == np.float32 and dtype == np.float32 and rows and cols and _per_column(scale, b, cols):
-            result = self._float32_rows(x, scale, b, epsilon, ax, rows, cols)
+            flat = scale.reshape(cols)
+            arguments = (flat, flat if b is None else b.reshape(cols), b is not None, _float32_of(epsilon),
+                         np.empty(rows, np.float32), np.empty(rows, np.float32))
             if not scale.flags.writeable and (b is None or not b.flags.writeable):
                 # Scale and B known by identity: read-only arrays (initializers), whose shapes and
-                # values cannot change; a fed Scale is checked on every call
-                self._fast = (x.shape, scale, b, ax, rows, cols)
-                flat = scale.reshape(cols)
-                self._arguments = (flat, flat if b is None else b.reshape(cols), _float32_of(epsilon),
-                                   np.empty(rows, np.float32), np.empty(rows, np.float32))
-            return result
+                # values cannot change (their flat views are kept); a fed Scale is checked every call
+                self._fast = (x.shape, scale, b, arguments, ax, rows, cols)
+            return self._float32_rows(x, arguments, ax, rows, cols)
         work = np.ascontiguousarray(as_compute(x, dtype)).reshape(rows, cols)
         y, mean, inv_std = standardize_rows(work, epsilon)
         y = y.reshape(x.shape)
@@ -79,18 +69,20 @@ class LayerNormalization_17(OpRun):
         stat_dtype = np.float64 if stash_type == 11 else np.float32
         return y, mean.reshape(stat_shape).astype(stat_dtype), inv_std.reshape(stat_shape).astype(stat_dtype)
 
-    def _float32_rows(self, x, scale, b, epsilon, ax, rows, cols):
-        """float32 X with Scale and B over the whole normalized block: one numba pass per row."""
+    def _float32_rows(self, x, arguments, ax, rows, cols):
+        """float32 X with Scale and B over the whole normalized block: one numba pass per row.
+        `arguments`: (Scale flat, B flat (Scale without B), has B, float32 epsilon, Mean and
+        InvStdDev buffers the loop writes when the node does not output them: never returned, so
+        reused)."""
         global _layer_norm_rows
         if _layer_norm_rows is None:
             from refruntime.kernels.layer_norm_rows import layer_norm_rows as _layer_norm_rows
-        work = np.ascontiguousarray(x).reshape(rows, cols)
-        y = np.empty((rows, cols), np.float32)
-        mean, inv_std = np.empty(rows, np.float32), np.empty(rows, np.float32)
-        scale = scale.reshape(cols)
-        bias = scale if b is None else b.reshape(cols)  # ignored without B
-        _layer_norm_rows(work, scale, bias, b is not None, _float32_of(epsilon), y, mean, inv_std)
-        y = y.reshape(x.shape)
+        scale, bias, has_bias, epsilon, mean, inv_std = arguments
+        if self._stats:
+            mean, inv_std = np.empty(rows, np.float32), np.empty(rows, np.float32)
+        y = np.empty(x.shape, np.float32)
+        _layer_norm_rows(np.ascontiguousarray(x).reshape(rows, cols), scale, bias, has_bias, epsilon,
+                         y.reshape(rows, cols), mean, inv_std)
         if not self._stats:
             return (y,)
         stat_shape = x.shape[:ax] + (1,) * (x.ndim - ax)
